@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * heaptap's kernel/userspace ABI: the records the BPF programs put in the one ring buffer,
+ * the loss counters they keep, and the ids of the probed functions.  Included by the BPF
+ * side (with vmlinux.h types) and by the collector (with <stdint.h> types); nothing here
+ * is defined anywhere else.  Every record begins with struct ht_hdr, whose `type` says
+ * which record follows.
+ */
+#ifndef HEAPTAP_ABI_H
+#define HEAPTAP_ABI_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Hard cap of user frames one record can carry; the runtime cap (-D) is <= this. */
+#define HT_MAX_FRAMES 127
+/* Allocator calls one thread can have in flight at once (operator new -> malloc -> ...). */
+#define HT_MAX_NEST 4
+
+enum ht_rec_type {
+	HT_REC_ALLOC = 1, /* struct ht_alloc_rec: a block came to life (malloc, new, realloc...) */
+	HT_REC_FREE = 2,  /* struct ht_free_rec: a block died (free, delete) */
+};
+
+/*
+ * What was called.  The low 8 bits of a probe's BPF cookie; the higher bits hold
+ * HT_COOKIE_* flags.  Userspace names them (probes.c owns the table of symbols).
+ */
+enum ht_fn {
+	HT_FN_MALLOC = 1,
+	HT_FN_CALLOC,
+	HT_FN_REALLOC,
+	HT_FN_REALLOCARRAY,
+	HT_FN_POSIX_MEMALIGN,
+	HT_FN_ALIGNED_ALLOC,
+	HT_FN_MEMALIGN,
+	HT_FN_VALLOC,
+	HT_FN_PVALLOC,
+	HT_FN_NEW,         /* operator new / new[], (size, ...) */
+	HT_FN_NEW_ALIGNED, /* operator new / new[] (size, align_val_t, ...) */
+	HT_FN_FREE,
+	HT_FN_DELETE,
+	HT_FN__COUNT,
+};
+
+/*
+ * A probe's cookie: bits 0-7 the enum ht_fn (what the arguments mean), bits 8-15 the
+ * index of the symbol in the collector's table (which of the operator new variants).
+ * Records carry both in ht_hdr.fn.
+ */
+#define HT_FN_ID(cookie) ((cookie) & 0xff)
+#define HT_FN_SYM(cookie) (((cookie) >> 8) & 0xff)
+
+/* Indexes into the per-CPU loss counter array (map `ht_counters`). */
+enum ht_counter {
+	HT_CNT_RINGBUF_DROPS = 0, /* records the ring buffer had no room for */
+	HT_CNT_STATE_FULL,        /* thread state could not be created: call not traced */
+	HT_CNT_NEST_OVERFLOW,     /* calls nested deeper than HT_MAX_NEST: inner one not traced */
+	HT_CNT_RET_NO_ENTRY,      /* returns whose entry we did not see (attached mid-call) */
+	HT_CNT_STACK_ERRORS,      /* bpf_get_stack failed: record sent without frames */
+	HT_CNT_STACK_TRUNCATED,   /* stack longer than the depth cap: record carries the cap */
+	HT_CNT_NESTED_SKIPPED,    /* inner allocator calls folded into the outer (informational) */
+	HT_CNT_EVENTS,            /* records submitted (informational) */
+	HT_CNT__COUNT,
+};
+
+/* ht_hdr.flags */
+#define HT_F_TRUNCATED 0x1 /* the stack was longer than the depth cap */
+
+struct ht_hdr {
+	__u16 type;   /* enum ht_rec_type */
+	__u16 flags;  /* HT_F_* */
+	__u32 tgid;   /* process id */
+	__u32 tid;    /* thread id */
+	__u16 fn;     /* the probe's cookie: HT_FN_ID() / HT_FN_SYM() */
+	__u16 nframes; /* HT_REC_ALLOC: user frames that follow; else 0 */
+	__u64 ts_ns;  /* bpf_ktime_get_ns() (CLOCK_MONOTONIC), nanoseconds */
+};
+
+struct ht_alloc_rec {
+	struct ht_hdr hdr;
+	__u64 addr;     /* address of the new block, never 0 */
+	__u64 size;     /* bytes requested (calloc: n*size; aligned: the size argument) */
+	__u64 old_addr; /* realloc/reallocarray: the block it replaced (0: none); else 0 */
+	__u64 frames[HT_MAX_FRAMES]; /* user return addresses, innermost (direct caller) first */
+};
+
+struct ht_free_rec {
+	struct ht_hdr hdr;
+	__u64 addr; /* address freed, never 0 */
+};
+
+#define HT_ALLOC_REC_FIXED_SIZE ((unsigned long)&((struct ht_alloc_rec *)0)->frames)
+
+#endif /* HEAPTAP_ABI_H */

@@ -1,0 +1,330 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+#include "u64map.h"
+
+struct ht_heap {
+	struct ht_heap_proc *procs;
+	uint32_t nprocs, procs_cap;
+	struct ht_u64map pid_index; /* pid + 1 -> index in procs */
+	struct ht_site *sites;      /* indexed by stack id */
+	uint32_t sites_cap;
+	uint64_t max_blocks, nblocks;
+	uint64_t origin_ns;
+};
+
+struct ht_heap *heap__new(uint64_t max_blocks, uint64_t origin_ns)
+{
+	struct ht_heap *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		h->max_blocks = max_blocks;
+		h->origin_ns = origin_ns;
+	}
+	return h;
+}
+
+void heap__free(struct ht_heap *h)
+{
+	if (!h)
+		return;
+	for (uint32_t i = 0; i < h->nprocs; i++) {
+		free(h->procs[i].blocks);
+		free(h->procs[i].sites);
+	}
+	free(h->procs);
+	free(h->sites);
+	u64map__clear(&h->pid_index);
+	free(h);
+}
+
+static struct ht_heap_proc *get_proc(struct ht_heap *h, uint32_t pid, bool create)
+{
+	uint64_t *idx = u64map__get(&h->pid_index, (uint64_t)pid + 1);
+	struct ht_heap_proc *p;
+
+	if (idx)
+		return &h->procs[*idx];
+	if (!create)
+		return NULL;
+	if (h->nprocs == h->procs_cap) {
+		uint32_t ncap = h->procs_cap ? h->procs_cap * 2 : 8;
+		void *np = realloc(h->procs, ncap * sizeof(*h->procs));
+
+		if (!np)
+			return NULL;
+		h->procs = np;
+		h->procs_cap = ncap;
+	}
+	if (u64map__put(&h->pid_index, (uint64_t)pid + 1, h->nprocs))
+		return NULL;
+	p = &h->procs[h->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->peak_gen = 1;
+	return p;
+}
+
+static struct ht_site *get_site(struct ht_heap *h, struct ht_heap_proc *p, uint32_t id)
+{
+	struct ht_site *s;
+
+	if (id >= h->sites_cap) {
+		uint32_t ncap = h->sites_cap ? h->sites_cap : 256;
+		void *np;
+
+		while (ncap <= id)
+			ncap *= 2;
+		np = realloc(h->sites, (size_t)ncap * sizeof(*h->sites));
+		if (!np)
+			return NULL;
+		memset((struct ht_site *)np + h->sites_cap, 0,
+		       (size_t)(ncap - h->sites_cap) * sizeof(*h->sites));
+		h->sites = np;
+		h->sites_cap = ncap;
+	}
+	s = &h->sites[id];
+	if (!s->used) {
+		if (p->nsites == p->sites_cap) {
+			uint32_t ncap = p->sites_cap ? p->sites_cap * 2 : 16;
+			void *np = realloc(p->sites, ncap * sizeof(*p->sites));
+
+			if (!np)
+				return NULL;
+			p->sites = np;
+			p->sites_cap = ncap;
+		}
+		p->sites[p->nsites++] = id;
+		s->used = true;
+		s->proc = p - h->procs;
+	}
+	return s;
+}
+
+/* Before a site changes: keep its figures as they were at the process's latest peak. */
+static void save_for_peak(struct ht_site *s, const struct ht_heap_proc *p)
+{
+	if (s->saved_gen != p->peak_gen) {
+		s->saved_peak_bytes = s->c.live_bytes;
+		s->saved_peak_count = s->c.live_count;
+		s->saved_gen = p->peak_gen;
+	}
+}
+
+static struct ht_block *find_block(const struct ht_heap_proc *p, uint64_t addr)
+{
+	uint64_t mask, i;
+
+	if (!p->blocks_cap)
+		return NULL;
+	mask = p->blocks_cap - 1;
+	for (i = u64_hash(addr) & mask; p->blocks[i].addr; i = (i + 1) & mask)
+		if (p->blocks[i].addr == addr)
+			return &p->blocks[i];
+	return NULL;
+}
+
+static void place_block(struct ht_block *tab, uint64_t mask, const struct ht_block *b)
+{
+	uint64_t i = u64_hash(b->addr) & mask;
+
+	while (tab[i].addr)
+		i = (i + 1) & mask;
+	tab[i] = *b;
+}
+
+static int grow_blocks(struct ht_heap_proc *p)
+{
+	uint64_t ncap = p->blocks_cap ? p->blocks_cap * 2 : 1024;
+	struct ht_block *nt = calloc(ncap, sizeof(*nt));
+
+	if (!nt)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < p->blocks_cap; i++)
+		if (p->blocks[i].addr)
+			place_block(nt, ncap - 1, &p->blocks[i]);
+	free(p->blocks);
+	p->blocks = nt;
+	p->blocks_cap = ncap;
+	return 0;
+}
+
+/* Backward-shift deletion keeps probe chains short without tombstones. */
+static void remove_block(struct ht_heap_proc *p, struct ht_block *b)
+{
+	uint64_t mask = p->blocks_cap - 1, i = b - p->blocks, j;
+
+	for (j = (i + 1) & mask; p->blocks[j].addr; j = (j + 1) & mask) {
+		uint64_t home = u64_hash(p->blocks[j].addr) & mask;
+
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			p->blocks[i] = p->blocks[j];
+			i = j;
+		}
+	}
+	p->blocks[i].addr = 0;
+}
+
+static void count_alloc(struct ht_counts *c, uint64_t size)
+{
+	c->alloc_count++;
+	c->alloc_bytes += size;
+	c->live_count++;
+	c->live_bytes += size;
+	c->iv_count++;
+	c->iv_bytes += size;
+}
+
+static void count_free(struct ht_counts *c, uint64_t size)
+{
+	c->free_count++;
+	c->free_bytes += size;
+	c->live_count--;
+	c->live_bytes -= size;
+}
+
+int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size,
+		   uint32_t site, uint64_t ts_ns)
+{
+	struct ht_heap_proc *p = get_proc(h, pid, true);
+	struct ht_block b, *old;
+	struct ht_site *s;
+
+	if (!p || !(s = get_site(h, p, site)))
+		return -ENOMEM;
+	/* The allocator handed out an address we think is live: its free was lost (dropped
+	 * record).  Retire the stale block so figures stay consistent. */
+	old = find_block(p, addr);
+	if (old) {
+		p->reused_live++;
+		heap__on_free(h, pid, addr);
+	}
+	if (h->nblocks >= h->max_blocks) {
+		p->model_full++;
+		return 0;
+	}
+	if ((p->c.live_count + 1) * 4 > p->blocks_cap * 3 && grow_blocks(p))
+		return -ENOMEM;
+	save_for_peak(s, p);
+	count_alloc(&s->c, size);
+	count_alloc(&p->c, size);
+	b = (struct ht_block){ .addr = addr, .size = size, .site = site,
+			       .born_ms = ts_ns > h->origin_ns ? (ts_ns - h->origin_ns) / 1000000 : 0 };
+	place_block(p->blocks, p->blocks_cap - 1, &b);
+	h->nblocks++;
+	if (p->c.live_bytes > p->peak_bytes) {
+		p->peak_bytes = p->c.live_bytes;
+		p->peak_count = p->c.live_count;
+		p->peak_ts_ns = ts_ns;
+		p->peak_gen++;
+	}
+	return 0;
+}
+
+void heap__on_free(struct ht_heap *h, uint32_t pid, uint64_t addr)
+{
+	struct ht_heap_proc *p = get_proc(h, pid, true);
+	struct ht_block *b;
+	struct ht_site *s;
+
+	if (!p)
+		return;
+	b = find_block(p, addr);
+	if (!b) {
+		p->unknown_frees++;
+		return;
+	}
+	s = &h->sites[b->site];
+	save_for_peak(s, p);
+	count_free(&s->c, b->size);
+	count_free(&p->c, b->size);
+	remove_block(p, b);
+	h->nblocks--;
+}
+
+static void roll(struct ht_counts *c)
+{
+	c->last_iv_count = c->iv_count;
+	c->last_iv_bytes = c->iv_bytes;
+	c->iv_count = c->iv_bytes = 0;
+}
+
+void heap__roll_interval(struct ht_heap *h)
+{
+	for (uint32_t i = 0; i < h->nprocs; i++) {
+		struct ht_heap_proc *p = &h->procs[i];
+
+		roll(&p->c);
+		for (uint32_t j = 0; j < p->nsites; j++)
+			roll(&h->sites[p->sites[j]].c);
+	}
+}
+
+uint32_t heap__nprocs(const struct ht_heap *h)
+{
+	return h->nprocs;
+}
+
+const struct ht_heap_proc *heap__proc(const struct ht_heap *h, uint32_t idx)
+{
+	return idx < h->nprocs ? &h->procs[idx] : NULL;
+}
+
+const struct ht_heap_proc *heap__find_proc(const struct ht_heap *h, uint32_t pid)
+{
+	return get_proc((struct ht_heap *)h, pid, false);
+}
+
+const struct ht_site *heap__site(const struct ht_heap *h, uint32_t site)
+{
+	return site < h->sites_cap && h->sites[site].used ? &h->sites[site] : NULL;
+}
+
+void heap__site_at_peak(const struct ht_heap *h, uint32_t site, uint64_t *bytes,
+			uint64_t *count)
+{
+	const struct ht_site *s = heap__site(h, site);
+	const struct ht_heap_proc *p;
+
+	*bytes = *count = 0;
+	if (!s)
+		return;
+	p = &h->procs[s->proc];
+	if (s->saved_gen == p->peak_gen) {
+		*bytes = s->saved_peak_bytes;
+		*count = s->saved_peak_count;
+	} else {
+		*bytes = s->c.live_bytes;
+		*count = s->c.live_count;
+	}
+}
+
+void heap__for_each_block(const struct ht_heap *h, uint32_t proc_idx,
+			  void (*fn)(const struct ht_block *b, void *arg), void *arg)
+{
+	const struct ht_heap_proc *p = heap__proc(h, proc_idx);
+
+	if (!p)
+		return;
+	for (uint64_t i = 0; i < p->blocks_cap; i++)
+		if (p->blocks[i].addr)
+			fn(&p->blocks[i], arg);
+}
+
+uint64_t heap__memory(const struct ht_heap *h)
+{
+	uint64_t m = sizeof(*h) + (uint64_t)h->procs_cap * sizeof(*h->procs) +
+		     (uint64_t)h->sites_cap * sizeof(*h->sites) + h->pid_index.cap * 16;
+
+	for (uint32_t i = 0; i < h->nprocs; i++)
+		m += h->procs[i].blocks_cap * sizeof(struct ht_block) +
+		     (uint64_t)h->procs[i].sites_cap * sizeof(uint32_t);
+	return m;
+}
+
+uint64_t heap__live_blocks(const struct ht_heap *h)
+{
+	return h->nblocks;
+}

@@ -1,0 +1,162 @@
+#include <inttypes.h>
+#include <math.h>
+
+#include "json_writer.h"
+
+void jw_init(struct json_writer *w, FILE *f, int indent)
+{
+	*w = (struct json_writer){ .f = f, .indent = indent };
+	w->first[0] = true;
+}
+
+static void newline(struct json_writer *w)
+{
+	if (!w->indent)
+		return;
+	fputc('\n', w->f);
+	for (int i = 0; i < w->depth * w->indent; i++)
+		fputc(' ', w->f);
+}
+
+/* Separator before a value or key at the current depth. */
+static void sep(struct json_writer *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	if (!w->first[w->depth])
+		fputc(',', w->f);
+	w->first[w->depth] = false;
+	if (w->depth)
+		newline(w);
+}
+
+static void open_scope(struct json_writer *w, char c)
+{
+	sep(w);
+	fputc(c, w->f);
+	if (w->depth < JW_MAX_DEPTH - 1)
+		w->depth++;
+	w->first[w->depth] = true;
+}
+
+static void close_scope(struct json_writer *w, char c)
+{
+	bool empty = w->first[w->depth];
+
+	if (w->depth)
+		w->depth--;
+	if (!empty)
+		newline(w);
+	fputc(c, w->f);
+	if (!w->depth && w->indent)
+		fputc('\n', w->f);
+}
+
+void jw_obj_begin(struct json_writer *w)
+{
+	open_scope(w, '{');
+}
+
+void jw_obj_end(struct json_writer *w)
+{
+	close_scope(w, '}');
+}
+
+void jw_arr_begin(struct json_writer *w)
+{
+	open_scope(w, '[');
+}
+
+void jw_arr_end(struct json_writer *w)
+{
+	close_scope(w, ']');
+}
+
+static void put_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void jw_key(struct json_writer *w, const char *key)
+{
+	sep(w);
+	put_string(w->f, key);
+	fputs(w->indent ? ": " : ":", w->f);
+	w->after_key = true;
+}
+
+void jw_str(struct json_writer *w, const char *s)
+{
+	if (!s) {
+		jw_null(w);
+		return;
+	}
+	sep(w);
+	put_string(w->f, s);
+}
+
+void jw_u64(struct json_writer *w, uint64_t v)
+{
+	sep(w);
+	fprintf(w->f, "%" PRIu64, v);
+}
+
+void jw_i64(struct json_writer *w, int64_t v)
+{
+	sep(w);
+	fprintf(w->f, "%" PRId64, v);
+}
+
+void jw_double(struct json_writer *w, double v)
+{
+	sep(w);
+	if (isfinite(v))
+		fprintf(w->f, "%.6g", v);
+	else
+		fputs("null", w->f);
+}
+
+void jw_bool(struct json_writer *w, bool v)
+{
+	sep(w);
+	fputs(v ? "true" : "false", w->f);
+}
+
+void jw_null(struct json_writer *w)
+{
+	sep(w);
+	fputs("null", w->f);
+}
+
+void jw_hex(struct json_writer *w, uint64_t v)
+{
+	sep(w);
+	fprintf(w->f, "\"0x%" PRIx64 "\"", v);
+}

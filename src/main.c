@@ -1,0 +1,21 @@
+/* heaptap: eBPF heap-allocation tracer.  main() only parses and hands over. */
+#include "log.h"
+#include "options.h"
+#include "session.h"
+
+int main(int argc, char **argv)
+{
+	struct ht_config cfg;
+
+	switch (options__parse(argc, argv, &cfg)) {
+	case HT_PARSE_EXIT_OK:
+		return 0;
+	case HT_PARSE_USAGE:
+		return 2;
+	case HT_PARSE_OK:
+		break;
+	}
+	log__set_verbosity(cfg.verbosity);
+	log__hook_libbpf();
+	return session__run(&cfg);
+}

@@ -1,0 +1,253 @@
+/*
+ * report.c: builds the snapshot.  Symbolization happens here, lazily, once per report and
+ * process (libdwfl caches inside the symbolizer), and only for the sites the snapshot
+ * holds.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probes.h"
+#include "procs.h"
+#include "report.h"
+#include "stacks.h"
+#include "symbolize.h"
+
+#define MAX_INLINE 16
+
+void report__frame_label(const struct ht_rframe *f, char *buf, size_t len)
+{
+	const char *base;
+
+	if (f->function) {
+		snprintf(buf, len, "%s", f->function);
+		return;
+	}
+	base = strrchr(f->module, '/');
+	snprintf(buf, len, "%s+0x%llx", base ? base + 1 : f->module, (unsigned long long)f->offset);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void free_site(struct ht_rsite *s)
+{
+	for (uint32_t i = 0; i < s->nframes; i++) {
+		free(s->frames[i].function);
+		free(s->frames[i].file);
+		free(s->frames[i].module);
+	}
+	free(s->frames);
+}
+
+void report__free(struct ht_report *r)
+{
+	if (!r)
+		return;
+	for (uint32_t p = 0; p < r->nprocs; p++) {
+		for (uint32_t s = 0; s < r->procs[p].nsites; s++)
+			free_site(&r->procs[p].sites[s]);
+		free(r->procs[p].sites);
+		free(r->procs[p].exe);
+	}
+	free(r->procs);
+	free(r);
+}
+
+static int symbolize_site(struct ht_symbolizer *sym, const struct ht_stack *st,
+			  struct ht_rsite *out)
+{
+	struct ht_frame_info fi[MAX_INLINE];
+	uint32_t cap = st->nframes + 4, n = 0;
+
+	out->frames = calloc(cap, sizeof(*out->frames));
+	if (!out->frames)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < st->nframes; i++) {
+		/* Every frame is a return address: the stack is taken after the allocator
+		 * returned, so even the innermost one points after a call. */
+		int k = sym ? symbolizer__lookup(sym, st->frames[i], true, fi, MAX_INLINE) : 0;
+
+		if (k <= 0) {
+			fi[0] = (struct ht_frame_info){ .module = "[unknown]" };
+			k = 1;
+		}
+		if (n + k > cap) {
+			void *np = realloc(out->frames, (n + k + 8) * sizeof(*out->frames));
+
+			if (!np)
+				return -ENOMEM;
+			out->frames = np;
+			cap = n + k + 8;
+		}
+		for (int j = 0; j < k; j++) {
+			struct ht_rframe *f = &out->frames[n++];
+
+			*f = (struct ht_rframe){ .addr = st->frames[i], .line = fi[j].line,
+						 .offset = fi[j].module_offset, .inlined = fi[j].inlined };
+			f->function = dup_or_null(fi[j].function);
+			f->file = dup_or_null(fi[j].file);
+			f->module = strdup(fi[j].module ? fi[j].module : "[unknown]");
+			if (!f->module) {
+				out->nframes = n;
+				return -ENOMEM;
+			}
+		}
+		out->nframes = n;
+	}
+	return 0;
+}
+
+struct aged_ctx {
+	uint64_t *bytes, *count;
+	uint32_t cutoff_ms;
+	bool all;
+};
+
+static void add_aged(const struct ht_block *b, void *arg)
+{
+	struct aged_ctx *a = arg;
+
+	if (a->all || b->born_ms <= a->cutoff_ms) {
+		a->bytes[b->site] += b->size;
+		a->count[b->site]++;
+	}
+}
+
+static int cmp_sites(const void *a, const void *b)
+{
+	const struct ht_rsite *x = a, *y = b;
+
+	if (x->aged_bytes != y->aged_bytes)
+		return x->aged_bytes < y->aged_bytes ? 1 : -1;
+	if (x->c.alloc_bytes != y->c.alloc_bytes)
+		return x->c.alloc_bytes < y->c.alloc_bytes ? 1 : -1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static double per_second(uint64_t v, double seconds)
+{
+	return seconds > 0 ? v / seconds : 0;
+}
+
+static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_rproc *rp,
+		      uint64_t *aged_bytes, uint64_t *aged_count)
+{
+	const struct ht_heap_proc *hp = heap__proc(in->heap, idx);
+	struct ht_proc_info *info = procs__find(in->procs, hp->pid);
+	struct ht_symbolizer *sym = NULL;
+	double age_ms = in->min_age_s * 1000.0;
+	uint64_t now_ms = (in->now_ns - in->origin_ns) / 1000000;
+	struct aged_ctx actx = { .bytes = aged_bytes, .count = aged_count,
+				 .all = in->min_age_s <= 0,
+				 .cutoff_ms = now_ms > age_ms ? (uint32_t)(now_ms - age_ms) : 0 };
+	int err = 0;
+
+	rp->pid = hp->pid;
+	rp->c = hp->c;
+	rp->peak_bytes = hp->peak_bytes;
+	rp->peak_count = hp->peak_count;
+	rp->peak_time_s = hp->peak_ts_ns > in->origin_ns ? (hp->peak_ts_ns - in->origin_ns) / 1e9 : 0;
+	rp->rate_bytes = per_second(hp->c.last_iv_bytes, in->interval_s);
+	rp->rate_count = per_second(hp->c.last_iv_count, in->interval_s);
+	rp->unknown_frees = hp->unknown_frees;
+	rp->reused_live = hp->reused_live;
+	rp->model_full = hp->model_full;
+	if (info) {
+		memcpy(rp->comm, info->comm, sizeof(rp->comm));
+		rp->exe = dup_or_null(info->exe);
+		rp->exited = info->exited;
+		rp->exit_known = info->exit_known;
+		rp->exit_code = info->exit_code;
+		if (info->map_read)
+			sym = symbolizer__new(&info->map);
+	}
+
+	for (uint32_t i = 0; i < hp->nsites; i++)
+		aged_bytes[hp->sites[i]] = aged_count[hp->sites[i]] = 0;
+	/* Younger than min-age for the whole session so far: no block qualifies yet. */
+	if (!actx.all && now_ms >= age_ms)
+		heap__for_each_block(in->heap, idx, add_aged, &actx);
+
+	rp->sites = calloc(hp->nsites ? hp->nsites : 1, sizeof(*rp->sites));
+	if (!rp->sites) {
+		symbolizer__free(sym);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < hp->nsites && !err; i++) {
+		uint32_t id = hp->sites[i];
+		const struct ht_site *s = heap__site(in->heap, id);
+		struct ht_stack st = stacks__get(in->stacks, id);
+		struct ht_rsite *rs = &rp->sites[rp->nsites++];
+
+		rs->id = id;
+		rs->allocator = probes__fn_name(st.fn);
+		rs->c = s->c;
+		rs->truncated = st.truncated;
+		heap__site_at_peak(in->heap, id, &rs->peak_bytes, &rs->peak_count);
+		rs->rate_bytes = per_second(s->c.last_iv_bytes, in->interval_s);
+		rs->rate_count = per_second(s->c.last_iv_count, in->interval_s);
+		if (actx.all) {
+			rs->aged_bytes = s->c.live_bytes;
+			rs->aged_count = s->c.live_count;
+		} else {
+			rs->aged_bytes = aged_bytes[id];
+			rs->aged_count = aged_count[id];
+		}
+		rp->aged_bytes += rs->aged_bytes;
+		rp->aged_count += rs->aged_count;
+		err = symbolize_site(sym, &st, rs);
+	}
+	symbolizer__free(sym);
+	qsort(rp->sites, rp->nsites, sizeof(*rp->sites), cmp_sites);
+	return err;
+}
+
+struct ht_report *report__build(const struct ht_report_input *in)
+{
+	struct ht_report *r = calloc(1, sizeof(*r));
+	uint32_t nstacks = stacks__count(in->stacks);
+	uint64_t *aged_bytes = calloc(nstacks ? nstacks : 1, sizeof(uint64_t));
+	uint64_t *aged_count = calloc(nstacks ? nstacks : 1, sizeof(uint64_t));
+	uint32_t np = heap__nprocs(in->heap);
+	int err = 0;
+
+	if (!r || !aged_bytes || !aged_count)
+		goto nomem;
+	r->final = in->final;
+	r->elapsed_s = in->elapsed_s;
+	r->interval_s = in->interval_s;
+	r->min_age_s = in->min_age_s;
+	r->max_depth = in->max_depth;
+	r->events = in->events;
+	r->probes = in->probes;
+	r->slow_probes = in->slow_probes;
+	r->collector_bytes = heap__memory(in->heap) + stacks__memory(in->stacks);
+	r->live_blocks_tracked = heap__live_blocks(in->heap);
+	r->loss = *in->loss;
+	r->procs = calloc(np ? np : 1, sizeof(*r->procs));
+	if (!r->procs)
+		goto nomem;
+	for (uint32_t i = 0; i < np && !err; i++) {
+		err = build_proc(in, i, &r->procs[r->nprocs++], aged_bytes, aged_count);
+		r->loss.unknown_frees += r->procs[i].unknown_frees;
+		r->loss.reused_live += r->procs[i].reused_live;
+		r->loss.model_full += r->procs[i].model_full;
+	}
+	free(aged_bytes);
+	free(aged_count);
+	if (err) {
+		report__free(r);
+		errno = -err;
+		return NULL;
+	}
+	return r;
+nomem:
+	free(aged_bytes);
+	free(aged_count);
+	report__free(r);
+	errno = ENOMEM;
+	return NULL;
+}

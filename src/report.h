@@ -1,0 +1,112 @@
+/*
+ * report: an immutable snapshot of everything a writer shows — per process, per site
+ * (symbolized), the loss counters — built from the live model by report__build().
+ * Writers (text, JSON, folded) see only this, never the model.  The snapshot owns all its
+ * memory; report__free() releases it.
+ */
+#ifndef HEAPTAP_REPORT_H
+#define HEAPTAP_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "heap.h"
+#include "heaptap.h"
+
+struct ht_stacks;
+struct ht_procs;
+
+#define HT_REPORT_SCHEMA 1
+
+struct ht_rframe {
+	uint64_t addr;    /* runtime address (a return address, except in inline parents) */
+	char *function;   /* demangled; NULL if unknown */
+	char *file;       /* NULL if no line info */
+	int line;
+	char *module;     /* object path, or "[unknown]" */
+	uint64_t offset;  /* address in the object's own ELF address space */
+	bool inlined;     /* inlined into the next frame */
+};
+
+struct ht_rsite {
+	uint32_t id;             /* stack id, stable for the session */
+	const char *allocator;   /* "malloc", "operator new[]", ... (static string) */
+	struct ht_counts c;
+	uint64_t peak_bytes, peak_count; /* live at the process's peak */
+	uint64_t aged_bytes, aged_count; /* live and at least min_age old */
+	double rate_bytes, rate_count;   /* per second over the last interval */
+	bool truncated;          /* the depth cap cut the stack */
+	struct ht_rframe *frames; /* innermost (direct caller) first, inline frames expanded */
+	uint32_t nframes;
+};
+
+struct ht_rproc {
+	int32_t pid;
+	char comm[17];
+	char *exe;
+	bool exited, exit_known;
+	int exit_code;
+	struct ht_counts c;
+	uint64_t peak_bytes, peak_count;
+	double peak_time_s;          /* seconds since the session started */
+	double rate_bytes, rate_count;
+	uint64_t unknown_frees, reused_live, model_full;
+	uint64_t aged_bytes, aged_count;
+	struct ht_rsite *sites;      /* sorted by the live view (aged_bytes), then alloc_bytes */
+	uint32_t nsites;
+};
+
+/* Loss counters: what the figures do not include.  Shown in every report. */
+struct ht_loss {
+	uint64_t bpf[HT_CNT__COUNT]; /* the BPF side's counters, summed over CPUs */
+	uint64_t unknown_frees;      /* over all processes */
+	uint64_t reused_live;
+	uint64_t model_full;
+	uint64_t bad_records;        /* records the collector could not parse */
+};
+
+struct ht_report {
+	bool final;
+	double elapsed_s;      /* since attach */
+	double interval_s;     /* length of the interval rates are computed over */
+	double min_age_s;
+	uint32_t max_depth;
+	uint64_t events;       /* records processed */
+	uint64_t collector_bytes; /* heap model + stack table */
+	uint64_t live_blocks_tracked;
+	size_t probes, slow_probes;
+	struct ht_loss loss;
+	struct ht_rproc *procs;
+	uint32_t nprocs;
+};
+
+struct ht_report_input {
+	const struct ht_heap *heap;
+	const struct ht_stacks *stacks;
+	struct ht_procs *procs;
+	const struct ht_loss *loss;
+	double elapsed_s, interval_s, min_age_s;
+	uint64_t now_ns, origin_ns; /* monotonic */
+	uint32_t max_depth;
+	uint64_t events;
+	size_t probes, slow_probes;
+	bool final;
+};
+
+/* NULL and errno on failure. */
+struct ht_report *report__build(const struct ht_report_input *in);
+void report__free(struct ht_report *r);
+
+/* Human-readable text (top sites per process, loss counters). */
+void report__write_text(const struct ht_report *r, FILE *f, uint32_t top);
+/* JSON, schema HT_REPORT_SCHEMA (documented in docs/json.md).  0 or -errno. */
+int report__write_json(const struct ht_report *r, FILE *f);
+/* Folded stacks: "root;...;leaf value" per site, root first, the allocator as the leaf. */
+int report__write_folded(const struct ht_report *r, FILE *f, enum ht_metric metric);
+
+/* The label a frame has in folded output and compact text: function, or module+0xoff. */
+void report__frame_label(const struct ht_rframe *f, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,398 @@
+/*
+ * session.c: setup, the main loop, teardown.
+ *
+ * The loop sleeps in poll() on a signalfd (SIGINT, SIGTERM, SIGCHLD) and, for -p, the
+ * target's pidfd, with a timeout of drain_ms: the BPF side never wakes us
+ * (BPF_RB_NO_WAKEUP), so every timeout drains the ring buffer.  Interval reports, -d
+ * expiry, signals and the target's exit are all handled between drains.  Teardown detaches
+ * the probes first, then drains what is left, so the final report holds every record.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "events.h"
+#include "heap.h"
+#include "heaptap.h"
+#include "heaptap.skel.h"
+#include "launch.h"
+#include "log.h"
+#include "outfile.h"
+#include "probes.h"
+#include "procs.h"
+#include "report.h"
+#include "session.h"
+#include "stacks.h"
+
+struct session {
+	const struct ht_config *cfg;
+	struct heaptap *skel;
+	struct ring_buffer *rb;
+	struct ht_probes *probes;
+	struct ht_events ev;
+	struct ht_child child;
+	bool launched;
+	pid_t pid;
+	int sigfd, pidfd;
+	struct ht_outfile folded, json;
+	size_t nprobes, slow_probes; /* kept for reports after the probes are detached */
+	uint64_t origin_ns, last_roll_ns;
+	bool stop;
+	bool target_gone;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void drain(struct session *s)
+{
+	s->ev.drain_gen++;
+	if (s->rb)
+		ring_buffer__consume(s->rb);
+}
+
+static void read_loss(struct session *s, struct ht_loss *loss)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t vals[ncpus > 0 ? ncpus : 1];
+
+	memset(loss, 0, sizeof(*loss));
+	for (uint32_t k = 0; k < HT_CNT__COUNT; k++) {
+		if (bpf_map__lookup_elem(s->skel->maps.ht_counters, &k, sizeof(k), vals,
+					 sizeof(vals), 0))
+			continue;
+		for (int c = 0; c < ncpus; c++)
+			loss->bpf[k] += vals[c];
+	}
+	loss->bad_records = s->ev.bad_records + s->ev.nomem;
+}
+
+static struct ht_report *snapshot(struct session *s, bool final)
+{
+	uint64_t now = now_ns();
+	struct ht_loss loss;
+	struct ht_report_input in = {
+		.heap = s->ev.heap, .stacks = s->ev.stacks, .procs = s->ev.procs, .loss = &loss,
+		.elapsed_s = (now - s->origin_ns) / 1e9, .interval_s = (now - s->last_roll_ns) / 1e9,
+		.min_age_s = s->cfg->min_age_s, .now_ns = now, .origin_ns = s->origin_ns,
+		.max_depth = s->cfg->max_depth, .events = s->ev.handled, .probes = s->nprobes,
+		.slow_probes = s->slow_probes, .final = final,
+	};
+	struct ht_report *r;
+
+	read_loss(s, &loss);
+	heap__roll_interval(s->ev.heap);
+	s->last_roll_ns = now;
+	r = report__build(&in);
+	if (!r)
+		log_error("cannot build the report: %s", strerror(errno));
+	return r;
+}
+
+static int final_outputs(struct session *s)
+{
+	struct ht_report *r = snapshot(s, true);
+	int err = 0;
+
+	if (!r)
+		return -ENOMEM;
+	if (!s->cfg->quiet)
+		report__write_text(r, stdout, s->cfg->top);
+	if (s->folded.f && !(err = report__write_folded(r, s->folded.f, s->cfg->metric)))
+		err = outfile__commit(&s->folded);
+	if (s->json.f) {
+		int e = report__write_json(r, s->json.f);
+
+		if (!e)
+			e = outfile__commit(&s->json);
+		err = err ? err : e;
+	}
+	report__free(r);
+	return err;
+}
+
+/* The child stopped at its exit with its map intact: drain its last records and read the
+ * map so every stack it produced can be symbolized. */
+static void child_at_exit(void *arg)
+{
+	struct session *s = arg;
+	struct ht_proc_info *info;
+
+	drain(s);
+	info = procs__get(s->ev.procs, s->pid);
+	if (info)
+		procs__refresh_map(info);
+}
+
+static int setup_signals(struct session *s)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return s->sigfd < 0 ? -errno : 0;
+}
+
+static int load_bpf(struct session *s)
+{
+	int err;
+
+	s->skel = heaptap__open();
+	if (!s->skel) {
+		err = -errno;
+		goto fail;
+	}
+	s->skel->rodata->ht_max_depth = s->cfg->max_depth;
+	bpf_map__set_max_entries(s->skel->maps.ht_events, s->cfg->ring_mb << 20);
+	err = heaptap__load(s->skel);
+	if (err)
+		goto fail;
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.ht_events), events__handle, &s->ev, NULL);
+	if (!s->rb) {
+		err = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	if ((err == -EPERM || err == -EACCES) && geteuid() != 0)
+		log_error("cannot load BPF programs: %s (run as root, or with CAP_BPF and "
+			  "CAP_PERFMON)", strerror(-err));
+	else
+		log_error("cannot load BPF programs: %s (is BPF available in this kernel? -v "
+			  "shows libbpf's messages)", strerror(-err));
+	return err;
+}
+
+/* The objects of a running process, in lookup order: executable, then the rest, libc last
+ * (a preloaded allocator interposes on libc; /proc/PID/maps has no lookup order). */
+static int attach_running(struct session *s)
+{
+	struct ht_proc_info *info;
+	struct ht_object *objs;
+	size_t n = 0;
+	int err;
+
+	if (kill(s->pid, 0) && errno == ESRCH) {
+		log_error("no process with pid %d", s->pid);
+		return -ESRCH;
+	}
+	info = procs__get(s->ev.procs, s->pid);
+	if (!info)
+		return -ENOMEM;
+	if (!info->map_read) {
+		log_error("cannot read the memory map of process %d: %s", s->pid,
+			  kill(s->pid, 0) ? "it exited" : "permission denied");
+		return -ESRCH;
+	}
+	objs = calloc(info->map.n + 1, sizeof(*objs));
+	if (!objs)
+		return -ENOMEM;
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < info->map.n; i++) {
+			const struct ht_module *m = &info->map.mods[i];
+			const char *base = strrchr(m->path, '/');
+			bool exe = info->exe && !strcmp(m->path, info->exe);
+			bool libc = base && !strncmp(base + 1, "libc.so", 7);
+
+			if ((pass == 0 && exe) || (pass == 1 && !exe && !libc) || (pass == 2 && libc))
+				objs[n++] = (struct ht_object){ m->path, m->open_path };
+		}
+	}
+	s->pidfd = syscall(SYS_pidfd_open, s->pid, 0);
+	err = probes__attach(s->skel, s->pid, objs, n, &s->probes);
+	free(objs);
+	return err;
+}
+
+static int launch_command(struct session *s)
+{
+	char *path = NULL, **paths = NULL;
+	struct ht_object *objs = NULL;
+	size_t n = 0;
+	int err;
+
+	err = launch__resolve(s->cfg->cmd[0], &path);
+	if (err) {
+		log_error("%s: %s", s->cfg->cmd[0],
+			  err == -ENOENT ? "command not found" : strerror(-err));
+		return err;
+	}
+	err = probes__command_objects(path, &paths, &n);
+	if (err) {
+		log_error("%s: cannot read its ELF headers: %s", path, strerror(-err));
+		goto out;
+	}
+	objs = calloc(n, sizeof(*objs));
+	if (!objs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		objs[i] = (struct ht_object){ paths[i], paths[i] };
+	err = launch__spawn(&s->child, path, s->cfg->cmd);
+	if (err) {
+		log_error("cannot start %s: %s", path, strerror(-err));
+		goto out;
+	}
+	s->launched = true;
+	s->pid = s->child.pid;
+	err = probes__attach(s->skel, s->pid, objs, n, &s->probes);
+	if (err)
+		goto out;
+	err = launch__release(&s->child);
+	if (err)
+		log_error("%s: cannot execute: %s", path, strerror(-err));
+out:
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(objs);
+	free(path);
+	return err;
+}
+
+static void handle_signals(struct session *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue; /* handled by launch__poll below */
+		if (s->launched && !s->child.exited) {
+			/* Ctrl-C reached the command too; a SIGTERM sent to heaptap alone is
+			 * passed on so the command ends with the session. */
+			if (si.ssi_signo == SIGTERM || si.ssi_pid != 0)
+				kill(s->child.pid, si.ssi_signo);
+		}
+		s->stop = true;
+	}
+	if (s->launched && launch__poll(&s->child, child_at_exit, s))
+		s->target_gone = true;
+}
+
+static void run_loop(struct session *s)
+{
+	uint64_t deadline = s->cfg->duration_s > 0 ? s->origin_ns + s->cfg->duration_s * 1e9 : 0;
+	uint64_t next_report = s->cfg->interval_s > 0 ? s->origin_ns + s->cfg->interval_s * 1e9 : 0;
+	uint64_t stop_at = 0;
+
+	while (!s->target_gone) {
+		struct pollfd fds[2] = { { .fd = s->sigfd, .events = POLLIN },
+					 { .fd = s->pidfd, .events = POLLIN } };
+		uint64_t now;
+
+		poll(fds, s->pidfd >= 0 ? 2 : 1, s->cfg->drain_ms);
+		drain(s);
+		handle_signals(s);
+		if (!s->launched && s->pidfd >= 0 && (fds[1].revents & POLLIN))
+			s->target_gone = true;
+		now = now_ns();
+		if (deadline && now >= deadline)
+			break;
+		if (s->stop) {
+			/* A launched command gets a moment to exit after the signal, so its exit
+			 * status is what we return. */
+			if (!s->launched || s->child.exited)
+				break;
+			if (!stop_at)
+				stop_at = now + 2000000000ull;
+			else if (now >= stop_at)
+				break;
+		}
+		if (next_report && now >= next_report && !s->target_gone) {
+			struct ht_report *r = snapshot(s, false);
+
+			if (r && !s->cfg->quiet)
+				report__write_text(r, stdout, s->cfg->top);
+			report__free(r);
+			next_report += s->cfg->interval_s * 1e9;
+		}
+	}
+}
+
+int session__run(const struct ht_config *cfg)
+{
+	struct session s = { .cfg = cfg, .sigfd = -1, .pidfd = -1, .child = { .pid = -1 } };
+	int err, code = 1;
+
+	if ((cfg->folded_path && outfile__open(&s.folded, cfg->folded_path)) ||
+	    (cfg->json_path && outfile__open(&s.json, cfg->json_path)))
+		goto out;
+	s.origin_ns = s.last_roll_ns = now_ns();
+	s.ev.heap = heap__new(cfg->max_blocks, s.origin_ns);
+	s.ev.stacks = stacks__new();
+	s.ev.procs = procs__new();
+	if (!s.ev.heap || !s.ev.stacks || !s.ev.procs) {
+		log_error("out of memory");
+		goto out;
+	}
+	if ((err = setup_signals(&s))) {
+		log_error("cannot set up signal handling: %s", strerror(-err));
+		goto out;
+	}
+	if (load_bpf(&s))
+		goto out;
+	s.pid = cfg->pid;
+	err = cfg->cmd ? launch_command(&s) : attach_running(&s);
+	if (err) {
+		launch__abort(&s.child);
+		goto out;
+	}
+	if (log__verbosity() >= 1)
+		probes__describe(s.probes);
+	s.nprobes = probes__count(s.probes, &s.slow_probes);
+	log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes, s.slow_probes);
+	s.origin_ns = s.last_roll_ns = now_ns();
+	run_loop(&s);
+
+	/* Detach first, so nothing new arrives, then take what is left. */
+	probes__free(s.probes);
+	s.probes = NULL;
+	drain(&s);
+	if (s.launched && !s.child.exited)
+		launch__poll(&s.child, child_at_exit, &s);
+	{
+		struct ht_proc_info *info = procs__get(s.ev.procs, s.pid);
+
+		if (info && s.target_gone)
+			procs__mark_exited(info, s.launched, s.child.exit_code);
+	}
+	if (s.target_gone && !s.launched)
+		log_info("process %d exited", s.pid);
+	code = final_outputs(&s) ? 1 : 0;
+	if (s.launched && s.child.exited && !code)
+		code = s.child.exit_code;
+out:
+	outfile__discard(&s.folded);
+	outfile__discard(&s.json);
+	probes__free(s.probes);
+	ring_buffer__free(s.rb);
+	heaptap__destroy(s.skel);
+	heap__free(s.ev.heap);
+	stacks__free(s.ev.stacks);
+	procs__free(s.ev.procs);
+	if (s.sigfd >= 0)
+		close(s.sigfd);
+	if (s.pidfd >= 0)
+		close(s.pidfd);
+	return code;
+}

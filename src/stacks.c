@@ -1,0 +1,138 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stacks.h"
+#include "u64map.h"
+
+struct entry {
+	uint64_t hash;
+	uint64_t frame_off; /* index into frames[] */
+	uint32_t pid;
+	uint16_t fn;
+	uint16_t nframes;
+	bool truncated;
+};
+
+struct ht_stacks {
+	struct entry *entries;
+	uint32_t n, cap;
+	uint64_t *frames; /* all frames of all stacks, back to back */
+	uint64_t nframes, frames_cap;
+	uint32_t *slots; /* open addressing: id + 1, 0 = empty */
+	uint32_t slot_cap;
+};
+
+struct ht_stacks *stacks__new(void)
+{
+	return calloc(1, sizeof(struct ht_stacks));
+}
+
+void stacks__free(struct ht_stacks *s)
+{
+	if (!s)
+		return;
+	free(s->entries);
+	free(s->frames);
+	free(s->slots);
+	free(s);
+}
+
+static uint64_t hash_stack(uint32_t pid, uint16_t fn, bool truncated, const uint64_t *f, uint16_t n)
+{
+	uint64_t h = u64_hash(((uint64_t)pid << 32) | ((uint64_t)fn << 16) | truncated);
+
+	for (uint16_t i = 0; i < n; i++)
+		h = u64_hash(h ^ f[i]) + i;
+	return h;
+}
+
+static bool same(const struct ht_stacks *s, const struct entry *e, uint64_t h, uint32_t pid,
+		 uint16_t fn, bool truncated, const uint64_t *f, uint16_t n)
+{
+	return e->hash == h && e->pid == pid && e->fn == fn && e->nframes == n &&
+	       e->truncated == truncated &&
+	       !memcmp(s->frames + e->frame_off, f, n * sizeof(*f));
+}
+
+static int grow_slots(struct ht_stacks *s)
+{
+	uint32_t ncap = s->slot_cap ? s->slot_cap * 2 : 1024, mask = ncap - 1;
+	uint32_t *ns = calloc(ncap, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	for (uint32_t id = 0; id < s->n; id++) {
+		uint32_t i = s->entries[id].hash & mask;
+
+		while (ns[i])
+			i = (i + 1) & mask;
+		ns[i] = id + 1;
+	}
+	free(s->slots);
+	s->slots = ns;
+	s->slot_cap = ncap;
+	return 0;
+}
+
+static int reserve(void **p, uint64_t *cap, uint64_t need, size_t elem)
+{
+	uint64_t ncap = *cap ? *cap : 256;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(*p, ncap * elem);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
+int64_t stacks__intern(struct ht_stacks *s, uint32_t pid, uint16_t fn, bool truncated,
+		       const uint64_t *frames, uint16_t nframes)
+{
+	uint64_t h = hash_stack(pid, fn, truncated, frames, nframes), ecap = s->cap;
+	uint32_t mask, i;
+	struct entry *e;
+
+	if ((uint64_t)(s->n + 1) * 2 > s->slot_cap && grow_slots(s))
+		return -ENOMEM;
+	mask = s->slot_cap - 1;
+	for (i = h & mask; s->slots[i]; i = (i + 1) & mask)
+		if (same(s, &s->entries[s->slots[i] - 1], h, pid, fn, truncated, frames, nframes))
+			return s->slots[i] - 1;
+	if (reserve((void **)&s->entries, &ecap, s->n + 1, sizeof(*s->entries)) ||
+	    reserve((void **)&s->frames, &s->frames_cap, s->nframes + nframes, sizeof(uint64_t)))
+		return -ENOMEM;
+	s->cap = ecap;
+	e = &s->entries[s->n];
+	*e = (struct entry){ .hash = h, .frame_off = s->nframes, .pid = pid, .fn = fn,
+			     .nframes = nframes, .truncated = truncated };
+	memcpy(s->frames + s->nframes, frames, nframes * sizeof(*frames));
+	s->nframes += nframes;
+	s->slots[i] = ++s->n;
+	return s->n - 1;
+}
+
+struct ht_stack stacks__get(const struct ht_stacks *s, uint32_t id)
+{
+	const struct entry *e = &s->entries[id];
+
+	return (struct ht_stack){ .pid = e->pid, .fn = e->fn, .nframes = e->nframes,
+				  .truncated = e->truncated, .frames = s->frames + e->frame_off };
+}
+
+uint32_t stacks__count(const struct ht_stacks *s)
+{
+	return s->n;
+}
+
+uint64_t stacks__memory(const struct ht_stacks *s)
+{
+	return (uint64_t)s->cap * sizeof(struct entry) + s->frames_cap * sizeof(uint64_t) +
+	       (uint64_t)s->slot_cap * sizeof(uint32_t);
+}

@@ -1,0 +1,63 @@
+/*
+ * write_folded.c: folded stacks, one line per call stack: "root;...;caller;allocator N".
+ * Root first, inline frames as their own frames, the allocator function as the leaf, a
+ * "[truncated]" root when the depth cap cut the stack, and the process as the root frame
+ * when the report holds more than one.  Zero-valued stacks are left out.
+ */
+#include <errno.h>
+#include <inttypes.h>
+
+#include "report.h"
+
+static uint64_t metric_value(const struct ht_rsite *s, enum ht_metric m, bool aged)
+{
+	switch (m) {
+	case HT_METRIC_LIVE_BYTES:
+		return aged ? s->aged_bytes : s->c.live_bytes;
+	case HT_METRIC_LIVE_COUNT:
+		return aged ? s->aged_count : s->c.live_count;
+	case HT_METRIC_ALLOC_BYTES:
+		return s->c.alloc_bytes;
+	case HT_METRIC_ALLOC_COUNT:
+		return s->c.alloc_count;
+	case HT_METRIC_PEAK:
+		return s->peak_bytes;
+	}
+	return 0;
+}
+
+/* ';' separates frames and the last ' ' the value: keep them out of names. */
+static void put_frame(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s == ';' ? ':' : *s == '\n' ? ' ' : *s, f);
+}
+
+int report__write_folded(const struct ht_report *r, FILE *f, enum ht_metric metric)
+{
+	char label[512];
+
+	for (uint32_t p = 0; p < r->nprocs; p++) {
+		const struct ht_rproc *rp = &r->procs[p];
+
+		for (uint32_t i = 0; i < rp->nsites; i++) {
+			const struct ht_rsite *s = &rp->sites[i];
+			uint64_t v = metric_value(s, metric, r->min_age_s > 0);
+
+			if (!v)
+				continue;
+			if (r->nprocs > 1)
+				fprintf(f, "%s (%d);", rp->comm, rp->pid);
+			if (s->truncated)
+				fputs("[truncated];", f);
+			for (uint32_t k = s->nframes; k-- > 0;) {
+				report__frame_label(&s->frames[k], label, sizeof(label));
+				put_frame(f, label);
+				fputc(';', f);
+			}
+			put_frame(f, s->allocator);
+			fprintf(f, " %" PRIu64 "\n", v);
+		}
+	}
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,127 @@
+/*
+ * write_json.c: the machine-readable report.  The schema is documented in docs/json.md
+ * and versioned by "version"; a change that removes or renames a field bumps it.
+ */
+#include <errno.h>
+
+#include "json_writer.h"
+#include "report.h"
+
+static void counts(struct json_writer *w, const struct ht_counts *c)
+{
+	jw_key(w, "live_bytes"), jw_u64(w, c->live_bytes);
+	jw_key(w, "live_count"), jw_u64(w, c->live_count);
+	jw_key(w, "alloc_bytes"), jw_u64(w, c->alloc_bytes);
+	jw_key(w, "alloc_count"), jw_u64(w, c->alloc_count);
+	jw_key(w, "free_bytes"), jw_u64(w, c->free_bytes);
+	jw_key(w, "free_count"), jw_u64(w, c->free_count);
+	jw_key(w, "interval_alloc_bytes"), jw_u64(w, c->last_iv_bytes);
+	jw_key(w, "interval_alloc_count"), jw_u64(w, c->last_iv_count);
+}
+
+static void frame(struct json_writer *w, const struct ht_rframe *f)
+{
+	jw_obj_begin(w);
+	jw_key(w, "addr"), jw_hex(w, f->addr);
+	jw_key(w, "function"), jw_str(w, f->function);
+	jw_key(w, "file"), jw_str(w, f->file);
+	jw_key(w, "line"), jw_u64(w, f->line);
+	jw_key(w, "module"), jw_str(w, f->module);
+	jw_key(w, "offset"), jw_hex(w, f->offset);
+	jw_key(w, "inlined"), jw_bool(w, f->inlined);
+	jw_obj_end(w);
+}
+
+static void site(struct json_writer *w, const struct ht_rsite *s)
+{
+	jw_obj_begin(w);
+	jw_key(w, "id"), jw_u64(w, s->id);
+	jw_key(w, "allocator"), jw_str(w, s->allocator);
+	counts(w, &s->c);
+	jw_key(w, "aged_live_bytes"), jw_u64(w, s->aged_bytes);
+	jw_key(w, "aged_live_count"), jw_u64(w, s->aged_count);
+	jw_key(w, "peak_live_bytes"), jw_u64(w, s->peak_bytes);
+	jw_key(w, "peak_live_count"), jw_u64(w, s->peak_count);
+	jw_key(w, "rate_bytes_per_s"), jw_double(w, s->rate_bytes);
+	jw_key(w, "rate_allocs_per_s"), jw_double(w, s->rate_count);
+	jw_key(w, "truncated"), jw_bool(w, s->truncated);
+	jw_key(w, "frames");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < s->nframes; i++)
+		frame(w, &s->frames[i]);
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
+static void process(struct json_writer *w, const struct ht_rproc *p)
+{
+	jw_obj_begin(w);
+	jw_key(w, "pid"), jw_i64(w, p->pid);
+	jw_key(w, "comm"), jw_str(w, p->comm);
+	jw_key(w, "exe"), jw_str(w, p->exe);
+	jw_key(w, "exited"), jw_bool(w, p->exited);
+	jw_key(w, "exit_code");
+	if (p->exited && p->exit_known)
+		jw_i64(w, p->exit_code);
+	else
+		jw_null(w);
+	counts(w, &p->c);
+	jw_key(w, "aged_live_bytes"), jw_u64(w, p->aged_bytes);
+	jw_key(w, "aged_live_count"), jw_u64(w, p->aged_count);
+	jw_key(w, "peak_bytes"), jw_u64(w, p->peak_bytes);
+	jw_key(w, "peak_count"), jw_u64(w, p->peak_count);
+	jw_key(w, "peak_time_s"), jw_double(w, p->peak_time_s);
+	jw_key(w, "rate_bytes_per_s"), jw_double(w, p->rate_bytes);
+	jw_key(w, "rate_allocs_per_s"), jw_double(w, p->rate_count);
+	jw_key(w, "unknown_frees"), jw_u64(w, p->unknown_frees);
+	jw_key(w, "reused_live"), jw_u64(w, p->reused_live);
+	jw_key(w, "model_full"), jw_u64(w, p->model_full);
+	jw_key(w, "sites");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < p->nsites; i++)
+		site(w, &p->sites[i]);
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
+int report__write_json(const struct ht_report *r, FILE *f)
+{
+	const uint64_t *b = r->loss.bpf;
+	struct json_writer w;
+
+	jw_init(&w, f, 1);
+	jw_obj_begin(&w);
+	jw_key(&w, "schema"), jw_str(&w, "heaptap-report");
+	jw_key(&w, "version"), jw_u64(&w, HT_REPORT_SCHEMA);
+	jw_key(&w, "final"), jw_bool(&w, r->final);
+	jw_key(&w, "elapsed_s"), jw_double(&w, r->elapsed_s);
+	jw_key(&w, "interval_s"), jw_double(&w, r->interval_s);
+	jw_key(&w, "min_age_s"), jw_double(&w, r->min_age_s);
+	jw_key(&w, "max_depth"), jw_u64(&w, r->max_depth);
+	jw_key(&w, "events"), jw_u64(&w, r->events);
+	jw_key(&w, "probes"), jw_u64(&w, r->probes);
+	jw_key(&w, "slow_probes"), jw_u64(&w, r->slow_probes);
+	jw_key(&w, "collector_bytes"), jw_u64(&w, r->collector_bytes);
+	jw_key(&w, "live_blocks_tracked"), jw_u64(&w, r->live_blocks_tracked);
+	jw_key(&w, "loss");
+	jw_obj_begin(&w);
+	jw_key(&w, "ringbuf_drops"), jw_u64(&w, b[HT_CNT_RINGBUF_DROPS]);
+	jw_key(&w, "thread_state_full"), jw_u64(&w, b[HT_CNT_STATE_FULL]);
+	jw_key(&w, "nesting_overflow"), jw_u64(&w, b[HT_CNT_NEST_OVERFLOW]);
+	jw_key(&w, "returns_without_entry"), jw_u64(&w, b[HT_CNT_RET_NO_ENTRY]);
+	jw_key(&w, "stack_errors"), jw_u64(&w, b[HT_CNT_STACK_ERRORS]);
+	jw_key(&w, "stacks_truncated"), jw_u64(&w, b[HT_CNT_STACK_TRUNCATED]);
+	jw_key(&w, "nested_calls_folded"), jw_u64(&w, b[HT_CNT_NESTED_SKIPPED]);
+	jw_key(&w, "unknown_frees"), jw_u64(&w, r->loss.unknown_frees);
+	jw_key(&w, "reused_live"), jw_u64(&w, r->loss.reused_live);
+	jw_key(&w, "model_full"), jw_u64(&w, r->loss.model_full);
+	jw_key(&w, "bad_records"), jw_u64(&w, r->loss.bad_records);
+	jw_obj_end(&w);
+	jw_key(&w, "processes");
+	jw_arr_begin(&w);
+	for (uint32_t i = 0; i < r->nprocs; i++)
+		process(&w, &r->procs[i]);
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,119 @@
+/*
+ * write_text.c: the human-readable report.  Per process: totals, peak and rates, then the
+ * top call stacks by live bytes (or by allocated bytes once nothing is live), then the
+ * loss counters — always, even when all zero, so a clean run can be told from a lossy one.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "report.h"
+
+static const char *human_bytes(double v, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f B", v);
+	else
+		snprintf(buf, len, "%.2f %s", v, unit[u]);
+	return buf;
+}
+
+static const char *short_path(const char *p)
+{
+	const char *b = p ? strrchr(p, '/') : NULL;
+
+	return b ? b + 1 : p;
+}
+
+static void write_frame(FILE *f, const struct ht_rframe *fr)
+{
+	char label[512];
+
+	report__frame_label(fr, label, sizeof(label));
+	fprintf(f, "        %s%s", fr->inlined ? "(inlined) " : "", label);
+	if (fr->file)
+		fprintf(f, "  %s:%d", fr->file, fr->line);
+	else if (fr->function)
+		fprintf(f, "  [%s]", short_path(fr->module));
+	fputc('\n', f);
+}
+
+static void write_proc(FILE *f, const struct ht_report *r, const struct ht_rproc *p, uint32_t top)
+{
+	char a[32], b[32], c[32];
+
+	fprintf(f, "\nprocess %d (%s)", p->pid, p->comm);
+	if (p->exited) {
+		if (p->exit_known)
+			fprintf(f, " exited with status %d", p->exit_code);
+		else
+			fputs(" exited", f);
+	}
+	fputc('\n', f);
+	fprintf(f, "  live now:    %s in %" PRIu64 " blocks", human_bytes(p->c.live_bytes, a, sizeof(a)),
+		p->c.live_count);
+	if (r->min_age_s > 0)
+		fprintf(f, " (%s in %" PRIu64 " blocks older than %gs)",
+			human_bytes(p->aged_bytes, b, sizeof(b)), p->aged_count, r->min_age_s);
+	fprintf(f, "\n  peak:        %s in %" PRIu64 " blocks, at %.3fs\n",
+		human_bytes(p->peak_bytes, a, sizeof(a)), p->peak_count, p->peak_time_s);
+	fprintf(f, "  since attach: %s in %" PRIu64 " allocations, %s in %" PRIu64 " frees\n",
+		human_bytes(p->c.alloc_bytes, a, sizeof(a)), p->c.alloc_count,
+		human_bytes(p->c.free_bytes, b, sizeof(b)), p->c.free_count);
+	fprintf(f, "  rate:        %s/s, %.0f allocs/s (last %.2fs)\n",
+		human_bytes(p->rate_bytes, c, sizeof(c)), p->rate_count, r->interval_s);
+
+	uint32_t n = top && top < p->nsites ? top : p->nsites;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ht_rsite *s = &p->sites[i];
+
+		fprintf(f, "\n  #%u %s: live %s in %" PRIu64 " blocks%s | peak %s | total %s in %" PRIu64
+			   " | rate %s/s, %.0f/s\n",
+			i + 1, s->allocator,
+			human_bytes(r->min_age_s > 0 ? s->aged_bytes : s->c.live_bytes, a, sizeof(a)),
+			r->min_age_s > 0 ? s->aged_count : s->c.live_count,
+			r->min_age_s > 0 ? " (aged)" : "", human_bytes(s->peak_bytes, b, sizeof(b)),
+			human_bytes(s->c.alloc_bytes, c, sizeof(c)), s->c.alloc_count,
+			human_bytes(s->rate_bytes, c, sizeof(c)), s->rate_count);
+		for (uint32_t k = 0; k < s->nframes; k++)
+			write_frame(f, &s->frames[k]);
+		if (s->truncated)
+			fputs("        [truncated: deeper than --max-depth]\n", f);
+	}
+	if (n < p->nsites)
+		fprintf(f, "\n  ... %u more call stacks (--top 0 shows all)\n", p->nsites - n);
+}
+
+void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
+{
+	const uint64_t *b = r->loss.bpf;
+	char a[32];
+
+	fprintf(f, "=== heaptap %s report: %.2fs traced, %zu probes", r->final ? "final" : "interval",
+		r->elapsed_s, r->probes);
+	if (r->slow_probes)
+		fprintf(f, " (%zu single-stepped: -v lists them)", r->slow_probes);
+	fprintf(f, ", %" PRIu64 " events ===\n", r->events);
+	for (uint32_t i = 0; i < r->nprocs; i++)
+		write_proc(f, r, &r->procs[i], top);
+	if (!r->nprocs)
+		fputs("\nno allocations seen\n", f);
+	fprintf(f, "\nloss: ring buffer drops %" PRIu64 ", thread state full %" PRIu64
+		   ", nesting overflow %" PRIu64 ", returns without entry %" PRIu64
+		   ", stack errors %" PRIu64 ", stacks truncated %" PRIu64
+		   ", unknown frees %" PRIu64 ", model full %" PRIu64 ", reused live %" PRIu64
+		   ", bad records %" PRIu64 "\n",
+		b[HT_CNT_RINGBUF_DROPS], b[HT_CNT_STATE_FULL], b[HT_CNT_NEST_OVERFLOW],
+		b[HT_CNT_RET_NO_ENTRY], b[HT_CNT_STACK_ERRORS], b[HT_CNT_STACK_TRUNCATED],
+		r->loss.unknown_frees, r->loss.model_full, r->loss.reused_live, r->loss.bad_records);
+	fprintf(f, "collector: %s for %" PRIu64 " live blocks\n",
+		human_bytes(r->collector_bytes, a, sizeof(a)), r->live_blocks_tracked);
+	fflush(f);
+}
