@@ -4,7 +4,7 @@
  * are still there).  C++ names are demangled.  Results are cached per address.
  *
  * Owner: the caller of symbolizer__new(); strings in returned frames are owned by the
- * symbolizer and live until symbolizer__free().
+ * symbolizer and live until symbolizer__free().  Not thread-safe: one thread per symbolizer.
  */
 #ifndef HEAPTAP_SYMBOLIZE_H
 #define HEAPTAP_SYMBOLIZE_H
