@@ -57,8 +57,9 @@ int elf_syms__probe_site(struct ht_elf_syms *e, const char *name, struct ht_prob
 
 /* True if x86-64 uprobes on Linux 6.18 emulate the instruction made of exactly these len
  * bytes rather than single-step it: push of a register (50-57, 41 50-57), jmp rel8/rel32,
- * call rel32, jcc rel8/rel32 (not with a 66 prefix), and nop (opcode 90, or one of the
- * kernel's own nop byte strings of 2-8 bytes, e.g. 0f 1f 44 00 00). */
+ * call rel32, jcc rel8/rel32 (not with a 66 prefix), and nop (opcode 90 except 41 90,
+ * which is xchg; or one of the kernel's own nop byte strings of 2-8 bytes, e.g. the 5-byte
+ * 0f 1f 44 00 00, which 6.18 further rewrites into a call to its uprobe trampoline). */
 bool elf_syms__kernel_emulates(const uint8_t *insn, size_t len);
 
 /* ELF type: true for ET_DYN (PIE or shared library). */
