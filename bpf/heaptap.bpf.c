@@ -248,16 +248,11 @@ int BPF_KRETPROBE(ht_alloc_return)
 		return 0;
 	}
 	c = t->calls[(d - 1) & (HT_MAX_NEST - 1)];
+	/* A tail call (operator new[] jumps to operator new, realloc(NULL, n) to malloc)
+	 * enters a second function at the same %rsp.  The kernel then chains the two return
+	 * probes on the one return, and we run once per call, innermost first: the inner
+	 * pop finds the outer call still in flight and stays silent; the outer one reports. */
 	d--;
-	/* Calls that tail-jumped into this one (reallocarray -> realloc, sized delete ->
-	 * delete) entered at the same %rsp and return with it: the outermost of them is the
-	 * call the program made. */
-	for (int i = 0; i < HT_MAX_NEST - 1; i++) {
-		if (d == 0 || d > HT_MAX_NEST || t->calls[(d - 1) & (HT_MAX_NEST - 1)].sp != entry_sp)
-			break;
-		c = t->calls[(d - 1) & (HT_MAX_NEST - 1)];
-		d--;
-	}
 	t->depth = d;
 	if (d > 0) {
 		/* The outer allocator call reports this block. */

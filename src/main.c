@@ -1,4 +1,6 @@
 /* heaptap: eBPF heap-allocation tracer.  main() only parses and hands over. */
+#include <stdlib.h>
+
 #include "log.h"
 #include "options.h"
 #include "session.h"
@@ -15,6 +17,9 @@ int main(int argc, char **argv)
 	case HT_PARSE_OK:
 		break;
 	}
+	/* libdwfl would ask debuginfod servers over the network for every module without
+	 * local debug info: a tracer must not stall (or phone out) while reporting. */
+	unsetenv("DEBUGINFOD_URLS");
 	log__set_verbosity(cfg.verbosity);
 	log__hook_libbpf();
 	return session__run(&cfg);
