@@ -11,7 +11,7 @@ set -euo pipefail
 
 BUILD_PKGS=(make gcc g++ clang llvm pkg-config libbpf-dev bpftool libelf-dev libdw-dev
             elfutils zlib1g-dev libcapstone-dev)
-TEST_PKGS=(valgrind binutils procps coreutils)
+TEST_PKGS=(python3 binutils procps coreutils util-linux)
 BENCH_PKGS=(bpftrace)
 
 want=("${BUILD_PKGS[@]}")
