@@ -52,7 +52,7 @@ static bool same(const struct ht_stacks *s, const struct entry *e, uint64_t h, u
 {
 	return e->hash == h && e->pid == pid && e->fn == fn && e->nframes == n &&
 	       e->truncated == truncated &&
-	       !memcmp(s->frames + e->frame_off, f, n * sizeof(*f));
+	       (!n || !memcmp(s->frames + e->frame_off, f, n * sizeof(*f)));
 }
 
 static int grow_slots(struct ht_stacks *s)
@@ -112,7 +112,8 @@ int64_t stacks__intern(struct ht_stacks *s, uint32_t pid, uint16_t fn, bool trun
 	e = &s->entries[s->n];
 	*e = (struct entry){ .hash = h, .frame_off = s->nframes, .pid = pid, .fn = fn,
 			     .nframes = nframes, .truncated = truncated };
-	memcpy(s->frames + s->nframes, frames, nframes * sizeof(*frames));
+	if (nframes) /* frames may be NULL for an empty stack */
+		memcpy(s->frames + s->nframes, frames, nframes * sizeof(*frames));
 	s->nframes += nframes;
 	s->slots[i] = ++s->n;
 	return s->n - 1;
