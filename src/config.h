@@ -5,6 +5,7 @@
 #ifndef HEAPTAP_CONFIG_H
 #define HEAPTAP_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -16,17 +17,40 @@ enum ht_metric {
 	HT_METRIC_PEAK, /* per-site live bytes at the process's peak */
 };
 
+enum ht_format {
+	HT_FMT_FOLDED,
+	HT_FMT_JSON,
+	HT_FMT_PPROF,
+	HT_FMT_SVG,
+	HT_FMT_TEXT,
+};
+
+#define HT_MAX_OUTPUTS 8
+
+struct ht_output_spec {
+	const char *path;
+	enum ht_format format;
+};
+
+/* How writers render a report (shared by a session and `heaptap report`). */
+struct ht_write_opts {
+	enum ht_metric metric; /* folded and SVG value */
+	bool inverted;         /* SVG: icicle (root at the top) */
+	uint32_t top;          /* text: call stacks per process, 0 = all */
+};
+
 struct ht_config {
 	pid_t pid;          /* -p; 0 when launching */
 	char **cmd;         /* -- CMD ARGS...; NULL when attaching */
 	double duration_s;  /* -d; 0 = until Ctrl-C or the target's exit */
 	double interval_s;  /* -i; 0 = only the final report */
 	double min_age_s;   /* --min-age: live view counts only blocks at least this old */
-	const char *folded_path; /* -o */
-	enum ht_metric metric;   /* --metric, for folded output */
-	const char *json_path;   /* --json */
+	struct ht_output_spec outputs[HT_MAX_OUTPUTS]; /* -o (repeatable), --json */
+	int noutputs;
+	enum ht_format default_format; /* --format: for -o paths with no known suffix */
+	struct ht_write_opts write;  /* --metric, --inverted, --top */
+	const char *report_input;    /* `heaptap report FILE`: render FILE, trace nothing */
 	uint32_t max_depth; /* -D: user frames per stack */
-	uint32_t top;       /* --top: sites per process in the text report */
 	uint32_t ring_mb;   /* --ring-mb: ring buffer size, MiB (power of two) */
 	uint64_t max_blocks; /* --max-blocks: cap on live blocks tracked */
 	uint32_t drain_ms;  /* how often the ring buffer is drained */

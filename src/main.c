@@ -1,6 +1,7 @@
 /* heaptap: eBPF heap-allocation tracer.  main() only parses and hands over. */
 #include <stdlib.h>
 
+#include "cmd_report.h"
 #include "log.h"
 #include "options.h"
 #include "session.h"
@@ -22,5 +23,5 @@ int main(int argc, char **argv)
 	unsetenv("DEBUGINFOD_URLS");
 	log__set_verbosity(cfg.verbosity);
 	log__hook_libbpf();
-	return session__run(&cfg);
+	return cfg.report_input ? cmd_report(&cfg) : session__run(&cfg);
 }

@@ -343,6 +343,7 @@ static int add_mapping(struct read_ctx *ctx, const struct mapping *mp)
 	}
 	mod->deleted = mp->deleted;
 	mod->start = mp->start;
+	mod->file_offset = mp->off;
 	mod->end = mp->end;
 	mod->bias = bias;
 	mod->dev = mp->dev;

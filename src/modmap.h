@@ -20,6 +20,7 @@ struct ht_module {
 	bool deleted;    /* the file was deleted or replaced after it was mapped */
 	uint64_t start;  /* lowest mapped address of the object */
 	uint64_t end;    /* one past the highest mapped address */
+	uint64_t file_offset; /* file offset mapped at start (pprof mappings want it) */
 	uint64_t bias;   /* load bias: runtime address = ELF virtual address + bias */
 	uint64_t dev;    /* device and inode of the mapped file */
 	uint64_t inode;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "outputs.h"
 
 #define HT_VERSION "0.1.0"
 
@@ -26,6 +27,8 @@ enum opt_id {
 	OPT_TOP,
 	OPT_RING_MB,
 	OPT_MAX_BLOCKS,
+	OPT_FORMAT,
+	OPT_INVERTED,
 };
 
 struct opt_def {
@@ -39,10 +42,15 @@ static const struct opt_def opts[] = {
 	{ "pid", OPT_PID, "PID", "trace the running process PID (until Ctrl-C or its exit)" },
 	{ "duration", OPT_DURATION, "SECONDS", "stop after SECONDS" },
 	{ "interval", OPT_INTERVAL, "SECONDS", "print a report every SECONDS (rates cover one interval)" },
-	{ "output", OPT_OUTPUT, "PATH", "write folded stacks (for flame graphs) to PATH" },
+	{ "output", OPT_OUTPUT, "PATH",
+	  "write the final report to PATH (repeatable); format from the name: .folded, .json, "
+	  ".pb.gz (pprof), .svg, .txt, else --format" },
+	{ "format", OPT_FORMAT, "FMT", "format of -o paths with no known suffix: folded (default), "
+	  "json, pprof, svg, text" },
 	{ "metric", OPT_METRIC, "METRIC",
-	  "folded value: live-bytes (default), live-count, alloc-bytes, alloc-count, peak" },
-	{ "json", OPT_JSON, "PATH", "write the final report as JSON to PATH" },
+	  "folded/SVG value: live-bytes (default), live-count, alloc-bytes, alloc-count, peak" },
+	{ "inverted", OPT_INVERTED, NULL, "SVG: icicle graph (roots at the top)" },
+	{ "json", OPT_JSON, "PATH", "same as -o PATH --format json" },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", "live view: only blocks at least SECONDS old (leaks)" },
 	{ "max-depth", OPT_DEPTH, "N", "user frames per stack, 1-126 (default 64)" },
 	{ "top", OPT_TOP, "N", "call stacks per process in the text report (default 10, 0 = all)" },
@@ -69,7 +77,8 @@ const char *metric__name(enum ht_metric m)
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: heaptap [OPTIONS] -p PID\n"
-		   "       heaptap [OPTIONS] -- COMMAND [ARGS...]\n\n"
+		   "       heaptap [OPTIONS] -- COMMAND [ARGS...]\n"
+		   "       heaptap report REPORT.json [-o PATH]... [--metric M] [--format F]\n\n"
 		   "Traces heap allocations (malloc, free, new, delete, ...) of a process with eBPF\n"
 		   "uprobes and reports live heap and allocation rate by call stack.\n\n");
 	for (size_t i = 0; i < NOPTS; i++) {
@@ -153,15 +162,26 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 	case OPT_MIN_AGE:
 		return parse_seconds(id, arg, &cfg->min_age_s, 1);
 	case OPT_OUTPUT:
-		cfg->folded_path = arg;
-		return 0;
 	case OPT_JSON:
-		cfg->json_path = arg;
+		if (cfg->noutputs == HT_MAX_OUTPUTS) {
+			fprintf(stderr, "heaptap: at most %d outputs\n", HT_MAX_OUTPUTS);
+			return -1;
+		}
+		cfg->outputs[cfg->noutputs].path = arg;
+		/* JSON by option; others by name, resolved after --format is known */
+		cfg->outputs[cfg->noutputs++].format = id == OPT_JSON ? HT_FMT_JSON : (enum ht_format)-1;
+		return 0;
+	case OPT_FORMAT:
+		if (output__parse_format(arg, &cfg->default_format))
+			return bad_value(id, arg, "one of folded, json, pprof, svg, text");
+		return 0;
+	case OPT_INVERTED:
+		cfg->write.inverted = true;
 		return 0;
 	case OPT_METRIC:
 		for (size_t m = 0; m < sizeof(metric_names) / sizeof(metric_names[0]); m++) {
 			if (!strcmp(arg, metric_names[m])) {
-				cfg->metric = (enum ht_metric)m;
+				cfg->write.metric = (enum ht_metric)m;
 				return 0;
 			}
 		}
@@ -174,7 +194,7 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 	case OPT_TOP:
 		if (parse_uint(id, arg, 0, UINT32_MAX, &v))
 			return -1;
-		cfg->top = v;
+		cfg->write.top = v;
 		return 0;
 	case OPT_RING_MB:
 		if (parse_uint(id, arg, 1, 1024, &v))
@@ -205,8 +225,14 @@ enum ht_parse_result options__parse(int argc, char **argv, struct ht_config *cfg
 	size_t ns = 0;
 	int c;
 
-	*cfg = (struct ht_config){ .max_depth = 64, .top = 10, .ring_mb = 16,
+	*cfg = (struct ht_config){ .max_depth = 64, .write.top = 10, .ring_mb = 16,
 				   .max_blocks = 100000000, .drain_ms = 10 };
+	if (argc > 1 && !strcmp(argv[1], "report")) {
+		/* `heaptap report FILE ...`: the same options, minus what needs a target */
+		cfg->report_input = "";
+		argv++;
+		argc--;
+	}
 	sopts[ns++] = '+'; /* stop at the first non-option: COMMAND's own options are its */
 	for (size_t i = 0; i < NOPTS; i++) {
 		lopts[i] = (struct option){ opts[i].name, opts[i].arg ? required_argument : no_argument,
@@ -239,6 +265,18 @@ enum ht_parse_result options__parse(int argc, char **argv, struct ht_config *cfg
 		}
 		if (apply(cfg, c, optarg))
 			return HT_PARSE_USAGE;
+	}
+	for (int i = 0; i < cfg->noutputs; i++)
+		if ((int)cfg->outputs[i].format == -1 &&
+		    !output__format_from_path(cfg->outputs[i].path, &cfg->outputs[i].format))
+			cfg->outputs[i].format = cfg->default_format;
+	if (cfg->report_input) {
+		if (optind != argc - 1 || cfg->pid) {
+			fprintf(stderr, "heaptap: report takes one REPORT.json and no -p/COMMAND (try --help)\n");
+			return HT_PARSE_USAGE;
+		}
+		cfg->report_input = argv[optind];
+		return HT_PARSE_OK;
 	}
 	if (optind < argc)
 		cfg->cmd = &argv[optind];

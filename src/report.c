@@ -51,6 +51,9 @@ void report__free(struct ht_report *r)
 			free_site(&r->procs[p].sites[s]);
 		free(r->procs[p].sites);
 		free(r->procs[p].exe);
+		for (uint32_t m = 0; m < r->procs[p].nmodules; m++)
+			free(r->procs[p].modules[m].path);
+		free(r->procs[p].modules);
 	}
 	free(r->procs);
 	free(r);
@@ -114,6 +117,42 @@ static void add_aged(const struct ht_block *b, void *arg)
 		a->bytes[b->site] += b->size;
 		a->count[b->site]++;
 	}
+}
+
+/* The modules frames of rp point into, in map order (pprof mappings, JSON). */
+static int collect_modules(struct ht_rproc *rp, const struct ht_modmap *map)
+{
+	bool *used = calloc(map->n ? map->n : 1, sizeof(*used));
+	int err = 0;
+
+	rp->modules = calloc(map->n ? map->n : 1, sizeof(*rp->modules));
+	if (!used || !rp->modules) {
+		free(used);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < rp->nsites; i++)
+		for (uint32_t k = 0; k < rp->sites[i].nframes; k++) {
+			const struct ht_module *m = modmap__find(map, rp->sites[i].frames[k].addr);
+
+			if (m)
+				used[m - map->mods] = true;
+		}
+	for (size_t i = 0; i < map->n && !err; i++) {
+		struct ht_rmodule *rm = &rp->modules[rp->nmodules];
+
+		if (!used[i])
+			continue;
+		*rm = (struct ht_rmodule){ .start = map->mods[i].start, .end = map->mods[i].end,
+					   .file_offset = map->mods[i].file_offset,
+					   .bias = map->mods[i].bias };
+		memcpy(rm->build_id, map->mods[i].build_id, sizeof(rm->build_id));
+		if ((rm->path = strdup(map->mods[i].path)))
+			rp->nmodules++;
+		else
+			err = -ENOMEM;
+	}
+	free(used);
+	return err;
 }
 
 static int cmp_sites(const void *a, const void *b)
@@ -202,6 +241,8 @@ static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_
 	}
 	symbolizer__free(sym);
 	qsort(rp->sites, rp->nsites, sizeof(*rp->sites), cmp_sites);
+	if (!err && info)
+		err = collect_modules(rp, &info->map);
 	return err;
 }
 
@@ -217,6 +258,7 @@ struct ht_report *report__build(const struct ht_report_input *in)
 	if (!r || !aged_bytes || !aged_count)
 		goto nomem;
 	r->final = in->final;
+	r->start_unix_ns = in->start_unix_ns;
 	r->elapsed_s = in->elapsed_s;
 	r->interval_s = in->interval_s;
 	r->min_age_s = in->min_age_s;

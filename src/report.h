@@ -42,10 +42,21 @@ struct ht_rsite {
 	uint32_t nframes;
 };
 
+/* An object mapped in a process that at least one frame of the report points into. */
+struct ht_rmodule {
+	char *path;
+	uint64_t start, end;  /* runtime address range */
+	uint64_t file_offset; /* file offset mapped at start */
+	uint64_t bias;        /* runtime address - ELF virtual address */
+	char build_id[41];    /* hex, "" if none */
+};
+
 struct ht_rproc {
 	int32_t pid;
 	char comm[17];
 	char *exe;
+	struct ht_rmodule *modules;
+	uint32_t nmodules;
 	bool exited, exit_known;
 	int exit_code;
 	struct ht_counts c;
@@ -69,6 +80,7 @@ struct ht_loss {
 
 struct ht_report {
 	bool final;
+	uint64_t start_unix_ns; /* wall-clock time the session attached, ns since the epoch */
 	double elapsed_s;      /* since attach */
 	double interval_s;     /* length of the interval rates are computed over */
 	double min_age_s;
@@ -89,6 +101,7 @@ struct ht_report_input {
 	const struct ht_loss *loss;
 	double elapsed_s, interval_s, min_age_s;
 	uint64_t now_ns, origin_ns; /* monotonic */
+	uint64_t start_unix_ns;     /* wall clock at origin_ns */
 	uint32_t max_depth;
 	uint64_t events;
 	size_t probes, slow_probes;
@@ -105,6 +118,16 @@ void report__write_text(const struct ht_report *r, FILE *f, uint32_t top);
 int report__write_json(const struct ht_report *r, FILE *f);
 /* Folded stacks: "root;...;leaf value" per site, root first, the allocator as the leaf. */
 int report__write_folded(const struct ht_report *r, FILE *f, enum ht_metric metric);
+
+/* pprof profile.proto, gzipped: sample types alloc_objects/alloc_space/inuse_objects/
+ * inuse_space (default inuse_space), mappings, functions, inline frames.  0 or -errno. */
+int report__write_pprof(const struct ht_report *r, FILE *f);
+/* Self-contained SVG flame graph of metric (icicle when inverted).  0 or -errno. */
+int report__write_svg(const struct ht_report *r, FILE *f, enum ht_metric metric, bool inverted);
+
+/* Reads a report written by report__write_json().  NULL on failure, with a one-line reason
+ * in err ("line 3: expected ':'", "unsupported version 7"). */
+struct ht_report *report__read_json(FILE *f, char *err, size_t errlen);
 
 /* The label a frame has in folded output and compact text: function, or module+0xoff. */
 void report__frame_label(const struct ht_rframe *f, char *buf, size_t len);

@@ -26,7 +26,7 @@
 #include "heaptap.skel.h"
 #include "launch.h"
 #include "log.h"
-#include "outfile.h"
+#include "outputs.h"
 #include "probes.h"
 #include "procs.h"
 #include "report.h"
@@ -43,9 +43,10 @@ struct session {
 	bool launched;
 	pid_t pid;
 	int sigfd, pidfd;
-	struct ht_outfile folded, json;
+	struct ht_outputs out;
 	size_t nprobes, slow_probes; /* kept for reports after the probes are detached */
 	uint64_t origin_ns, last_roll_ns;
+	uint64_t start_unix_ns;
 	bool stop;
 	bool target_gone;
 };
@@ -89,6 +90,7 @@ static struct ht_report *snapshot(struct session *s, bool final)
 		.heap = s->ev.heap, .stacks = s->ev.stacks, .procs = s->ev.procs, .loss = &loss,
 		.elapsed_s = (now - s->origin_ns) / 1e9, .interval_s = (now - s->last_roll_ns) / 1e9,
 		.min_age_s = s->cfg->min_age_s, .now_ns = now, .origin_ns = s->origin_ns,
+		.start_unix_ns = s->start_unix_ns,
 		.max_depth = s->cfg->max_depth, .events = s->ev.handled, .probes = s->nprobes,
 		.slow_probes = s->slow_probes, .final = final,
 	};
@@ -111,16 +113,8 @@ static int final_outputs(struct session *s)
 	if (!r)
 		return -ENOMEM;
 	if (!s->cfg->quiet)
-		report__write_text(r, stdout, s->cfg->top);
-	if (s->folded.f && !(err = report__write_folded(r, s->folded.f, s->cfg->metric)))
-		err = outfile__commit(&s->folded);
-	if (s->json.f) {
-		int e = report__write_json(r, s->json.f);
-
-		if (!e)
-			e = outfile__commit(&s->json);
-		err = err ? err : e;
-	}
+		report__write_text(r, stdout, s->cfg->write.top);
+	err = outputs__commit(&s->out, r, &s->cfg->write);
 	report__free(r);
 	return err;
 }
@@ -322,7 +316,7 @@ static void run_loop(struct session *s)
 			struct ht_report *r = snapshot(s, false);
 
 			if (r && !s->cfg->quiet)
-				report__write_text(r, stdout, s->cfg->top);
+				report__write_text(r, stdout, s->cfg->write.top);
 			report__free(r);
 			next_report += s->cfg->interval_s * 1e9;
 		}
@@ -334,8 +328,7 @@ int session__run(const struct ht_config *cfg)
 	struct session s = { .cfg = cfg, .sigfd = -1, .pidfd = -1, .child = { .pid = -1 } };
 	int err, code = 1;
 
-	if ((cfg->folded_path && outfile__open(&s.folded, cfg->folded_path)) ||
-	    (cfg->json_path && outfile__open(&s.json, cfg->json_path)))
+	if (outputs__open(&s.out, cfg->outputs, cfg->noutputs))
 		goto out;
 	s.origin_ns = s.last_roll_ns = now_ns();
 	s.ev.heap = heap__new(cfg->max_blocks, s.origin_ns);
@@ -362,6 +355,12 @@ int session__run(const struct ht_config *cfg)
 	s.nprobes = probes__count(s.probes, &s.slow_probes);
 	log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes, s.slow_probes);
 	s.origin_ns = s.last_roll_ns = now_ns();
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		s.start_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	}
 	run_loop(&s);
 
 	/* Detach first, so nothing new arrives, then take what is left. */
@@ -382,8 +381,7 @@ int session__run(const struct ht_config *cfg)
 	if (s.launched && s.child.exited && !code)
 		code = s.child.exit_code;
 out:
-	outfile__discard(&s.folded);
-	outfile__discard(&s.json);
+	outputs__discard(&s.out);
 	probes__free(s.probes);
 	ring_buffer__free(s.rb);
 	heaptap__destroy(s.skel);

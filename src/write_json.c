@@ -73,6 +73,21 @@ static void process(struct json_writer *w, const struct ht_rproc *p)
 	jw_key(w, "peak_time_s"), jw_double(w, p->peak_time_s);
 	jw_key(w, "rate_bytes_per_s"), jw_double(w, p->rate_bytes);
 	jw_key(w, "rate_allocs_per_s"), jw_double(w, p->rate_count);
+	jw_key(w, "modules");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < p->nmodules; i++) {
+		const struct ht_rmodule *m = &p->modules[i];
+
+		jw_obj_begin(w);
+		jw_key(w, "path"), jw_str(w, m->path);
+		jw_key(w, "start"), jw_hex(w, m->start);
+		jw_key(w, "end"), jw_hex(w, m->end);
+		jw_key(w, "file_offset"), jw_hex(w, m->file_offset);
+		jw_key(w, "bias"), jw_hex(w, m->bias);
+		jw_key(w, "build_id"), jw_str(w, m->build_id);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
 	jw_key(w, "unknown_frees"), jw_u64(w, p->unknown_frees);
 	jw_key(w, "reused_live"), jw_u64(w, p->reused_live);
 	jw_key(w, "model_full"), jw_u64(w, p->model_full);
@@ -94,6 +109,7 @@ int report__write_json(const struct ht_report *r, FILE *f)
 	jw_key(&w, "schema"), jw_str(&w, "heaptap-report");
 	jw_key(&w, "version"), jw_u64(&w, HT_REPORT_SCHEMA);
 	jw_key(&w, "final"), jw_bool(&w, r->final);
+	jw_key(&w, "start_time_unix_ns"), jw_u64(&w, r->start_unix_ns);
 	jw_key(&w, "elapsed_s"), jw_double(&w, r->elapsed_s);
 	jw_key(&w, "interval_s"), jw_double(&w, r->interval_s);
 	jw_key(&w, "min_age_s"), jw_double(&w, r->min_age_s);

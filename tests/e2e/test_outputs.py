@@ -44,3 +44,15 @@ def test_peak_per_site():
     p = r.proc()
     assert p["peak_bytes"] == p["live_bytes"] == 108154
     assert sum(s["peak_live_bytes"] for s in p["sites"]) == p["peak_bytes"]
+
+
+def test_depth_cap_truncates_and_counts():
+    path = tmp("leak-d2.folded")
+    r = launch([target("leak")], "-D", "2", "-o", path)
+    assert r.rc == 0, r.stderr
+    s = r.proc()["sites"][0]
+    assert s["truncated"] and [f["function"] for f in s["frames"]] == ["leak_here", "do_leaks"]
+    assert r.report["loss"]["stacks_truncated"] == 1000
+    with open(path) as f:
+        assert f.read() == "[truncated];do_leaks;leak_here;malloc 4096000\n"
+    assert "stacks truncated 1000" in r.stdout
