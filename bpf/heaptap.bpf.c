@@ -31,20 +31,26 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Frames per stack, set by the collector before load (-D). <= HT_MAX_FRAMES - 1. */
-const volatile __u32 ht_max_depth = 64;
+/* Set by the collector before load. */
+const volatile __u32 ht_max_depth = 64;  /* frames per stack (-D), <= HT_MAX_DEPTH */
+const volatile __u32 ht_mode = HT_MODE_LIVE;
+const volatile __u64 ht_sample_bytes = 0; /* mean bytes between samples; 0: every call */
+/* Quantiles of the exponential distribution with mean ht_sample_bytes: a uniform pick is
+ * an exponential draw (no floating point in BPF). */
+const volatile __u64 ht_exp_table[HT_EXP_TABLE];
 
 struct ht_call {
 	__u64 sp;   /* %rsp at the probe site (entry) */
 	__u64 size; /* bytes requested */
 	__u64 ptr;  /* realloc: the old block; posix_memalign: the memptr argument */
-	__u32 fn;   /* enum ht_fn */
-	__u32 pad;
+	__u32 fn;   /* the probe's cookie (low 16 bits) */
+	__u32 sampled; /* the byte sampler picked this allocation */
 };
 
 struct ht_thread {
 	__u32 depth; /* calls in flight, <= HT_MAX_NEST tracked */
-	__u32 pad;
+	__u32 sample_armed; /* sample_left holds a draw */
+	__s64 sample_left;  /* bytes until the next sample point */
 	/* operator delete forwards to free (sized delete to unsized delete, then free): the
 	 * block one delete reports must not be reported again by what it calls. */
 	__u64 pending_delete_addr;
@@ -70,6 +76,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } ht_counters SEC(".maps");
+
+/* Sampled live blocks (sampling in live mode): a free is reported only for these, so the
+ * unsampled majority costs no record. */
+struct ht_block_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 18);
+	__type(key, struct ht_block_key);
+	__type(value, __u8);
+} ht_sampled SEC(".maps");
 
 /* Per-CPU scratch for the variable-length ALLOC record: built here, then copied into the
  * ring at its real size (a ring reservation must have a constant size). */
@@ -121,16 +143,74 @@ static __always_inline void drop_unwound(struct ht_thread *t, __u64 sp)
 	}
 }
 
+/*
+ * Byte sampling (DESIGN.md §3): sample points fall on the stream of allocated bytes as a
+ * Poisson process of rate 1/ht_sample_bytes; an allocation is sampled when a point falls
+ * inside it, with probability 1 - exp(-size/R), and stands for size / (1 - exp(-size/R))
+ * bytes.  The distance to the next point is exponential, hence memoryless: an unsampled
+ * allocation just shortens it, a sampled one draws afresh from its end.
+ */
+static __always_inline bool sample(struct ht_thread *t, __u64 size)
+{
+	if (!ht_sample_bytes)
+		return true;
+	if (!t->sample_armed) {
+		t->sample_left = ht_exp_table[bpf_get_prandom_u32() & (HT_EXP_TABLE - 1)];
+		t->sample_armed = 1;
+	}
+	if ((__s64)size < t->sample_left) {
+		t->sample_left -= size;
+		count(HT_CNT_UNSAMPLED);
+		return false;
+	}
+	t->sample_left = ht_exp_table[bpf_get_prandom_u32() & (HT_EXP_TABLE - 1)];
+	return true;
+}
+
+/* Bytes requested and the pointer argument, by function (registers at the probe site). */
+static __always_inline void call_args(struct pt_regs *ctx, __u32 fn, __u64 *size, __u64 *ptr)
+{
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx);
+
+	*ptr = 0;
+	switch (HT_FN_ID(fn)) {
+	case HT_FN_CALLOC:
+		*size = a0 * a1;
+		break;
+	case HT_FN_REALLOC:
+		*ptr = a0;
+		*size = a1;
+		break;
+	case HT_FN_REALLOCARRAY:
+		*ptr = a0;
+		*size = a1 * a2;
+		break;
+	case HT_FN_POSIX_MEMALIGN:
+		*ptr = a0;
+		*size = a2;
+		break;
+	case HT_FN_ALIGNED_ALLOC:
+	case HT_FN_MEMALIGN:
+		*size = a1;
+		break;
+	default: /* malloc, valloc, pvalloc, operator new: size first */
+		*size = a0;
+		break;
+	}
+}
+
 SEC("uprobe.multi")
 int BPF_KPROBE(ht_alloc_entry)
 {
 	__u32 fn = bpf_get_attach_cookie(ctx) & 0xffff;
 	__u64 sp = PT_REGS_SP(ctx);
-	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx);
-	struct ht_thread *t = thread_state(true);
+	struct ht_thread *t;
 	struct ht_call *c;
 	__u32 d;
 
+	if (ht_mode == HT_MODE_FLOOR)
+		return 0;
+	t = thread_state(true);
 	if (!t) {
 		count(HT_CNT_STATE_FULL);
 		return 0;
@@ -147,31 +227,9 @@ int BPF_KPROBE(ht_alloc_entry)
 	c = &t->calls[d & (HT_MAX_NEST - 1)];
 	c->sp = sp;
 	c->fn = fn;
-	c->ptr = 0;
-	switch (HT_FN_ID(fn)) {
-	case HT_FN_CALLOC:
-		c->size = a0 * a1;
-		break;
-	case HT_FN_REALLOC:
-		c->ptr = a0;
-		c->size = a1;
-		break;
-	case HT_FN_REALLOCARRAY:
-		c->ptr = a0;
-		c->size = a1 * a2;
-		break;
-	case HT_FN_POSIX_MEMALIGN:
-		c->ptr = a0;
-		c->size = a2;
-		break;
-	case HT_FN_ALIGNED_ALLOC:
-	case HT_FN_MEMALIGN:
-		c->size = a1;
-		break;
-	default: /* malloc, valloc, pvalloc, operator new: size first */
-		c->size = a0;
-		break;
-	}
+	call_args(ctx, fn, &c->size, &c->ptr);
+	/* Decided now, before any stack walk; only outermost calls consume sampler bytes. */
+	c->sampled = d == 0 ? sample(t, c->size) : 1;
 	t->depth = d + 1;
 	return 0;
 }
@@ -190,28 +248,41 @@ static __always_inline void emit_free(__u32 fn, __u64 addr)
 	count(HT_CNT_EVENTS);
 }
 
+/*
+ * Sends an ALLOC record with the user stack.  In a return probe the kernel's walk starts at
+ * the caller's return address and is complete.  At entry (at_entry) its first frame is the
+ * allocator's own IP, skipped, and the walk then starts from the caller's frame pointer, so
+ * the direct caller is missing: caller (the return address read at [rsp]) goes in front.
+ * The kernel adds [rsp] itself at some sites (push %rbp, sometimes endbr64); the collector
+ * drops the duplicate then (HT_F_CALLER_ADDED).
+ */
 static __always_inline void emit_alloc(void *ctx, __u32 fn, __u64 addr, __u64 size,
-				       __u64 old_addr)
+				       __u64 old_addr, bool at_entry, __u64 caller)
 {
-	__u32 zero = 0, depth = ht_max_depth;
+	__u32 zero = 0, depth = ht_max_depth, first = caller ? 1 : 0;
 	struct ht_alloc_rec *r = bpf_map_lookup_elem(&ht_scratch, &zero);
 	long n;
 
 	if (!r)
 		return;
-	fill_hdr(&r->hdr, HT_REC_ALLOC, fn);
+	fill_hdr(&r->hdr, HT_REC_ALLOC, fn & 0xffff);
 	r->addr = addr;
 	r->size = size;
 	r->old_addr = old_addr;
-	/* Ask for one frame more than the cap to know whether the cap cut the chain. */
-	if (depth > HT_MAX_FRAMES - 1)
-		depth = HT_MAX_FRAMES - 1;
-	n = bpf_get_stack(ctx, r->frames, (depth + 1) * sizeof(__u64), BPF_F_USER_STACK);
+	r->frames[0] = caller;
+	if (caller)
+		r->hdr.flags |= HT_F_CALLER_ADDED;
+	if (depth > HT_MAX_DEPTH)
+		depth = HT_MAX_DEPTH;
+	/* Ask for one frame more than the cap to know whether the cap cut the chain.  At
+	 * entry the first frame is the allocator's own IP: skip it. */
+	n = bpf_get_stack(ctx, &r->frames[first], (depth + 1) * sizeof(__u64),
+			  BPF_F_USER_STACK | (at_entry ? 1 : 0));
 	if (n < 0) {
 		count(HT_CNT_STACK_ERRORS);
 		n = 0;
 	}
-	n /= sizeof(__u64);
+	n = n / sizeof(__u64) + first;
 	if (n > depth) {
 		count(HT_CNT_STACK_TRUNCATED);
 		r->hdr.flags |= HT_F_TRUNCATED;
@@ -219,12 +290,30 @@ static __always_inline void emit_alloc(void *ctx, __u32 fn, __u64 addr, __u64 si
 	}
 	r->hdr.nframes = n;
 	if (bpf_ringbuf_output(&ht_events, r,
-			       HT_ALLOC_REC_FIXED_SIZE + (n & HT_MAX_FRAMES) * sizeof(__u64),
+			       HT_ALLOC_REC_FIXED_SIZE + (n & (HT_MAX_FRAMES - 1)) * sizeof(__u64),
 			       BPF_RB_NO_WAKEUP)) {
 		count(HT_CNT_RINGBUF_DROPS);
 		return;
 	}
 	count(HT_CNT_EVENTS);
+}
+
+/* Sampling in live mode: remember a sampled block; forget_block() says whether a dying
+ * block was one (always true without sampling), and forgets it. */
+static __always_inline void remember_block(__u64 addr)
+{
+	struct ht_block_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .addr = addr };
+	__u8 one = 1;
+
+	if (ht_sample_bytes && bpf_map_update_elem(&ht_sampled, &k, &one, BPF_ANY))
+		count(HT_CNT_SAMPLE_MAP_FULL);
+}
+
+static __always_inline bool forget_block(__u64 addr)
+{
+	struct ht_block_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .addr = addr };
+
+	return !ht_sample_bytes || !bpf_map_delete_elem(&ht_sampled, &k);
 }
 
 SEC("uretprobe.multi")
@@ -233,10 +322,13 @@ int BPF_KRETPROBE(ht_alloc_return)
 	__u64 ret = PT_REGS_RC(ctx);
 	/* After `ret` popped the return address. */
 	__u64 entry_sp = PT_REGS_SP(ctx) - sizeof(__u64);
-	struct ht_thread *t = thread_state(false);
+	struct ht_thread *t;
 	struct ht_call c;
 	__u32 d;
 
+	if (ht_mode == HT_MODE_FLOOR)
+		return 0;
+	t = thread_state(false);
 	if (!t) {
 		count(HT_CNT_RET_NO_ENTRY);
 		return 0;
@@ -261,29 +353,32 @@ int BPF_KRETPROBE(ht_alloc_return)
 	}
 
 	switch (HT_FN_ID(c.fn)) {
-	case HT_FN_POSIX_MEMALIGN: {
-		__u64 addr = 0;
-
-		if ((int)ret != 0 || bpf_probe_read_user(&addr, sizeof(addr), (void *)c.ptr) ||
-		    !addr)
-			return 0;
-		emit_alloc(ctx, c.fn, addr, c.size, 0);
+	case HT_FN_POSIX_MEMALIGN:
+		/* returns 0 and stores the block at *memptr */
+		if ((int)ret != 0 || bpf_probe_read_user(&ret, sizeof(ret), (void *)c.ptr))
+			ret = 0;
+		c.ptr = 0;
 		break;
-	}
 	case HT_FN_REALLOC:
 	case HT_FN_REALLOCARRAY:
-		if (ret) {
-			emit_alloc(ctx, c.fn, ret, c.size, c.ptr);
-		} else if (c.size == 0 && c.ptr) {
-			/* glibc: realloc(p, 0) frees p and returns NULL.  Any other NULL is a
-			 * failure and p lives on. */
-			emit_free(c.fn, c.ptr);
+		if (!ret && !(c.size == 0 && c.ptr))
+			return 0; /* failed: the old block lives on */
+		/* glibc: realloc(p, 0) frees p and returns NULL. */
+		if (c.ptr && !forget_block(c.ptr))
+			c.ptr = 0; /* the old block was never sampled */
+		if (!ret || !c.sampled) {
+			if (c.ptr)
+				emit_free(c.fn, c.ptr);
+			return 0;
 		}
 		break;
 	default:
-		if (ret)
-			emit_alloc(ctx, c.fn, ret, c.size, 0);
+		c.ptr = 0;
 		break;
+	}
+	if (ret && c.sampled) {
+		remember_block(ret);
+		emit_alloc(ctx, c.fn, ret, c.size, c.ptr, false, 0);
 	}
 	t->pending_delete_addr = 0;
 	return 0;
@@ -298,7 +393,7 @@ int BPF_KPROBE(ht_free_entry)
 	__u64 sp = PT_REGS_SP(ctx);
 	struct ht_thread *t;
 
-	if (!addr)
+	if (ht_mode == HT_MODE_FLOOR || !addr)
 		return 0;
 	t = thread_state(is_delete);
 	if (t) {
@@ -322,6 +417,38 @@ int BPF_KPROBE(ht_free_entry)
 			t->pending_delete_sp = sp;
 		}
 	}
-	emit_free(fn, addr);
+	if (forget_block(addr))
+		emit_free(fn, addr);
+	return 0;
+}
+
+/*
+ * Rate mode: one entry probe per allocating call, no return probe, no free probe — the
+ * cheapest useful view (allocations and bytes per call stack).  Nested calls (operator new
+ * -> malloc) cannot be told apart without the return probe's in-flight state, so both are
+ * seen: the collector reports the allocator of each site as probed.
+ */
+SEC("uprobe.multi")
+int BPF_KPROBE(ht_rate_entry)
+{
+	__u32 fn = bpf_get_attach_cookie(ctx);
+	__u64 size, ptr, caller = 0;
+	struct ht_thread *t;
+
+	if (ht_mode == HT_MODE_FLOOR)
+		return 0;
+	call_args(ctx, fn, &size, &ptr);
+	if (ht_sample_bytes) {
+		t = thread_state(true);
+		if (!t) {
+			count(HT_CNT_STATE_FULL);
+			return 0;
+		}
+		if (!sample(t, size))
+			return 0;
+	}
+	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
+		caller = 0;
+	emit_alloc(ctx, fn, 0, size, PT_REGS_SP(ctx), true, caller);
 	return 0;
 }

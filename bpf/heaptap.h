@@ -13,8 +13,10 @@
 #include <linux/types.h>
 #endif
 
-/* Hard cap of user frames one record can carry; the runtime cap (-D) is <= this. */
-#define HT_MAX_FRAMES 127
+/* Frames one record has room for: the runtime cap (-D, <= HT_MAX_DEPTH), one more to detect
+ * truncation, one for a direct caller put in front.  A power of two (used as a mask). */
+#define HT_MAX_FRAMES 128
+#define HT_MAX_DEPTH 126
 /* Allocator calls one thread can have in flight at once (operator new -> malloc -> ...). */
 #define HT_MAX_NEST 4
 
@@ -52,6 +54,16 @@ enum ht_fn {
 #define HT_FN_ID(cookie) ((cookie) & 0xff)
 #define HT_FN_SYM(cookie) (((cookie) >> 8) & 0xff)
 
+/* What the programs do (rodata ht_mode, set before load). */
+enum ht_mode {
+	HT_MODE_LIVE = 0,  /* entry+return on allocating functions, entry on frees */
+	HT_MODE_RATE = 1,  /* ht_rate_entry on allocating functions only: no addresses */
+	HT_MODE_FLOOR = 2, /* every program returns at once: the cost of the traps alone */
+};
+
+/* Byte sampling: entries of the table of exponential quantiles (rodata ht_exp_table). */
+#define HT_EXP_TABLE 4096
+
 /* Indexes into the per-CPU loss counter array (map `ht_counters`). */
 enum ht_counter {
 	HT_CNT_RINGBUF_DROPS = 0, /* records the ring buffer had no room for */
@@ -62,11 +74,15 @@ enum ht_counter {
 	HT_CNT_STACK_TRUNCATED,   /* stack longer than the depth cap: record carries the cap */
 	HT_CNT_NESTED_SKIPPED,    /* inner allocator calls folded into the outer (informational) */
 	HT_CNT_EVENTS,            /* records submitted (informational) */
+	HT_CNT_SAMPLE_MAP_FULL,   /* sampled block not remembered: its free will be missed */
+	HT_CNT_UNSAMPLED,         /* allocations the byte sampler skipped (informational) */
 	HT_CNT__COUNT,
 };
 
 /* ht_hdr.flags */
-#define HT_F_TRUNCATED 0x1 /* the stack was longer than the depth cap */
+#define HT_F_TRUNCATED 0x1    /* the stack was longer than the depth cap */
+#define HT_F_CALLER_ADDED 0x2 /* frames[0] is [rsp] read at entry; the kernel's walk may
+			       * have found it too (then frames[1] == frames[0]) */
 
 struct ht_hdr {
 	__u16 type;   /* enum ht_rec_type */
@@ -80,9 +96,10 @@ struct ht_hdr {
 
 struct ht_alloc_rec {
 	struct ht_hdr hdr;
-	__u64 addr;     /* address of the new block, never 0 */
+	__u64 addr;     /* address of the new block; 0 in rate mode (not tracked) */
 	__u64 size;     /* bytes requested (calloc: n*size; aligned: the size argument) */
-	__u64 old_addr; /* realloc/reallocarray: the block it replaced (0: none); else 0 */
+	__u64 old_addr; /* realloc/reallocarray: the block it replaced (0: none); rate mode:
+			 * %rsp at entry (tells a tail call's second entry from a new call) */
 	__u64 frames[HT_MAX_FRAMES]; /* user return addresses, innermost (direct caller) first */
 };
 

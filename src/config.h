@@ -39,6 +39,11 @@ struct ht_write_opts {
 	uint32_t top;          /* text: call stacks per process, 0 = all */
 };
 
+enum ht_trace_mode {
+	HT_TRACE_LIVE,  /* live heap + rates: entry and return probes, frees */
+	HT_TRACE_RATE,  /* allocation rates only: one entry probe per allocating call */
+};
+
 struct ht_config {
 	pid_t pid;          /* -p; 0 when launching */
 	char **cmd;         /* -- CMD ARGS...; NULL when attaching */
@@ -50,6 +55,9 @@ struct ht_config {
 	enum ht_format default_format; /* --format: for -o paths with no known suffix */
 	struct ht_write_opts write;  /* --metric, --inverted, --top */
 	const char *report_input;    /* `heaptap report FILE`: render FILE, trace nothing */
+	enum ht_trace_mode mode; /* --mode */
+	int floor;          /* --mode floor-*: empty programs at the same sites (benchmarks) */
+	uint64_t sample_bytes; /* --sample: mean bytes between sampled allocations, 0 = all */
 	uint32_t max_depth; /* -D: user frames per stack */
 	uint32_t ring_mb;   /* --ring-mb: ring buffer size, MiB (power of two) */
 	uint64_t max_blocks; /* --max-blocks: cap on live blocks tracked */

@@ -1,11 +1,15 @@
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
 #include "heap.h"
 #include "heaptap.h"
+#include "probes.h"
 #include "procs.h"
 #include "stacks.h"
+#include "u64map.h"
 
 _Static_assert(sizeof(struct ht_hdr) == 24, "ht_hdr layout");
 _Static_assert(sizeof(struct ht_free_rec) == 32, "ht_free_rec layout");
@@ -30,12 +34,97 @@ static void note_new_stack(struct ht_events *ev, uint32_t pid, const uint64_t *f
 	procs__refresh_map(info);
 }
 
+/*
+ * A sampled allocation of size bytes was picked with probability p = 1 - exp(-size/R) and
+ * stands for size/p bytes in 1/p allocations (DESIGN.md §3).  Counts are integers in the
+ * model, so 1/p is rounded up or down at random in proportion to its fraction: unbiased,
+ * where plain rounding would turn 1.58 allocations into 2 for every size near R.
+ */
+static void scale(struct ht_events *ev, uint64_t size, uint64_t *bytes, uint32_t *count)
+{
+	double p, w, fl;
+
+	if (!ev->sample_bytes) {
+		*bytes = size;
+		*count = 1;
+		return;
+	}
+	p = -expm1(-(double)size / (double)ev->sample_bytes);
+	if (p <= 0) /* size 0 */
+		p = 1.0 / (double)ev->sample_bytes;
+	w = 1.0 / p;
+	ev->rng ^= ev->rng << 13;
+	ev->rng ^= ev->rng >> 7;
+	ev->rng ^= ev->rng << 17;
+	fl = floor(w);
+	*count = (uint32_t)fl + ((double)(ev->rng >> 11) * 0x1p-53 < w - fl);
+	*bytes = (uint64_t)llround((double)size * w);
+}
+
+/*
+ * Rate mode has no return probes, so no in-flight state: operator new and the malloc it
+ * calls are both seen.  The inner one is recognised by its direct caller lying inside a
+ * probed allocating function, once per stack, and its records are dropped.
+ */
+static int classify_rate_stack(struct ht_events *ev, uint32_t id, uint32_t pid,
+			       const uint64_t *frames, uint32_t n)
+{
+	struct ht_proc_info *info = procs__find(ev->procs, pid);
+	const struct ht_module *m;
+
+	if (id >= ev->nested_cap) {
+		uint32_t ncap = ev->nested_cap ? ev->nested_cap * 2 : 1024;
+		uint8_t *nn;
+
+		while (ncap <= id)
+			ncap *= 2;
+		nn = realloc(ev->nested, ncap);
+		if (!nn)
+			return -ENOMEM;
+		memset(nn + ev->nested_cap, 0, ncap - ev->nested_cap);
+		ev->nested = nn;
+		ev->nested_cap = ncap;
+	}
+	if (n && info && (m = modmap__find(&info->map, frames[0])))
+		ev->nested[id] = probes__inside_allocator(ev->probes, m->dev, m->inode,
+							  frames[0] - 1 - m->bias);
+	return 0;
+}
+
+void events__clear(struct ht_events *ev)
+{
+	free(ev->nested);
+	ev->nested = NULL;
+	ev->nested_cap = 0;
+	u64map__clear(&ev->last_entry);
+}
+
+/*
+ * Rate mode: a tail call (operator new[] jumps to operator new) enters a second probed
+ * function with the same %rsp and return address, right after the first, on the same
+ * thread.  A call site calls one function, so the same (sp, caller) with a different
+ * function next on the thread is the tail call, not a new allocation.
+ */
+static bool tail_call_continuation(struct ht_events *ev, const struct ht_alloc_rec *r,
+				   uint64_t caller)
+{
+	uint64_t key = (uint64_t)r->hdr.tid + 1;
+	uint64_t tag = (u64_hash(r->old_addr ^ u64_hash(caller)) & ~0xffffull) | r->hdr.fn;
+	uint64_t *last = u64map__get(&ev->last_entry, key);
+	bool cont = last && (*last & ~0xffffull) == (tag & ~0xffffull) &&
+		    (*last & 0xffff) != r->hdr.fn;
+
+	u64map__put(&ev->last_entry, key, tag);
+	return cont;
+}
+
 static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t len)
 {
 	/* The ring's memory has no declared type: reading __u64 frames as uint64_t is fine. */
 	const uint64_t *frames = (const void *)r->frames;
 	uint32_t n = r->hdr.nframes;
-	uint32_t before = stacks__count(ev->stacks);
+	uint32_t before = stacks__count(ev->stacks), count;
+	uint64_t bytes;
 	int64_t id;
 
 	if (n > HT_MAX_FRAMES || len < HT_ALLOC_REC_FIXED_SIZE + n * sizeof(uint64_t))
@@ -43,15 +132,33 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 	/* bpf_get_stack can end a chain with zero entries; they are not frames. */
 	while (n && !frames[n - 1])
 		n--;
+	/* The caller put in front at entry, and found again by the kernel's walk. */
+	if ((r->hdr.flags & HT_F_CALLER_ADDED) && n >= 2 && frames[1] == frames[0]) {
+		frames++;
+		n--;
+	}
+	if (!r->addr && tail_call_continuation(ev, r, n ? frames[0] : 0)) {
+		ev->nested_skipped++;
+		return 0;
+	}
 	id = stacks__intern(ev->stacks, r->hdr.tgid, r->hdr.fn, r->hdr.flags & HT_F_TRUNCATED,
 			    frames, n);
 	if (id < 0)
 		return (int)id;
-	if (stacks__count(ev->stacks) != before)
+	if (stacks__count(ev->stacks) != before) {
 		note_new_stack(ev, r->hdr.tgid, frames, n);
-	if (r->old_addr)
+		if (!r->addr && classify_rate_stack(ev, (uint32_t)id, r->hdr.tgid, frames, n))
+			return -ENOMEM;
+	}
+	if (!r->addr && (uint32_t)id < ev->nested_cap && ev->nested[id]) {
+		ev->nested_skipped++;
+		return 0;
+	}
+	if (r->addr && r->old_addr) /* rate records carry %rsp there */
 		heap__on_free(ev->heap, r->hdr.tgid, r->old_addr);
-	return heap__on_alloc(ev->heap, r->hdr.tgid, r->addr, r->size, (uint32_t)id, r->hdr.ts_ns);
+	scale(ev, r->size, &bytes, &count);
+	return heap__on_alloc(ev->heap, r->hdr.tgid, r->addr, bytes, count, (uint32_t)id,
+			      r->hdr.ts_ns);
 }
 
 int events__handle(void *ctx, void *data, size_t len)

@@ -8,9 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "u64map.h"
+
 struct ht_heap;
 struct ht_stacks;
 struct ht_procs;
+struct ht_probes;
 
 struct ht_events {
 	struct ht_heap *heap;
@@ -19,6 +22,13 @@ struct ht_events {
 	uint64_t handled;      /* records applied */
 	uint64_t bad_records;  /* records that failed validation */
 	uint64_t nomem;        /* records lost to allocation failure in the collector */
+	const struct ht_probes *probes; /* rate mode: to recognise nested allocator calls */
+	uint8_t *nested;        /* rate mode, per stack id: 1 = made inside another allocator */
+	uint32_t nested_cap;
+	uint64_t nested_skipped; /* rate-mode records dropped as nested */
+	struct ht_u64map last_entry; /* rate mode: tid + 1 -> tag of its last record */
+	uint64_t sample_bytes;  /* BPF byte sampling mean (0: every allocation is traced) */
+	uint64_t rng;           /* xorshift state for unbiased rounding of sample weights */
 	uint64_t drain_gen;    /* bumped by the session per drain: maps refresh once a drain */
 	uint64_t refreshed_gen; /* drain_gen + 1 of the last map refresh, and whose */
 	uint32_t refreshed_pid;
@@ -26,5 +36,8 @@ struct ht_events {
 
 /* libbpf ring_buffer callback shape; ctx is a struct ht_events.  Always returns 0. */
 int events__handle(void *ctx, void *data, size_t len);
+
+/* Frees what the events state allocated itself (not heap/stacks/procs). */
+void events__clear(struct ht_events *ev);
 
 #endif

@@ -167,37 +167,47 @@ static void remove_block(struct ht_heap_proc *p, struct ht_block *b)
 	p->blocks[i].addr = 0;
 }
 
-static void count_alloc(struct ht_counts *c, uint64_t size)
+static void count_alloc(struct ht_counts *c, uint64_t size, uint64_t n, bool live)
 {
-	c->alloc_count++;
+	c->alloc_count += n;
 	c->alloc_bytes += size;
-	c->live_count++;
-	c->live_bytes += size;
-	c->iv_count++;
+	c->iv_count += n;
 	c->iv_bytes += size;
+	if (live) {
+		c->live_count += n;
+		c->live_bytes += size;
+	}
 }
 
-static void count_free(struct ht_counts *c, uint64_t size)
+static void count_free(struct ht_counts *c, uint64_t size, uint64_t n)
 {
-	c->free_count++;
+	c->free_count += n;
 	c->free_bytes += size;
-	c->live_count--;
+	c->live_count -= n;
 	c->live_bytes -= size;
 }
 
 int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size,
-		   uint32_t site, uint64_t ts_ns)
+		   uint32_t count, uint32_t site, uint64_t ts_ns)
 {
 	struct ht_heap_proc *p = get_proc(h, pid, true);
-	struct ht_block b, *old;
+	struct ht_block b;
 	struct ht_site *s;
 
 	if (!p || !(s = get_site(h, p, site)))
 		return -ENOMEM;
+	if (size > HT_BLOCK_MAX_SIZE)
+		size = HT_BLOCK_MAX_SIZE;
+	if (count > HT_BLOCK_MAX_COUNT)
+		count = HT_BLOCK_MAX_COUNT;
+	if (!addr) {
+		count_alloc(&s->c, size, count, false);
+		count_alloc(&p->c, size, count, false);
+		return 0;
+	}
 	/* The allocator handed out an address we think is live: its free was lost (dropped
 	 * record).  Retire the stale block so figures stay consistent. */
-	old = find_block(p, addr);
-	if (old) {
+	if (find_block(p, addr)) {
 		p->reused_live++;
 		heap__on_free(h, pid, addr);
 	}
@@ -205,14 +215,15 @@ int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size
 		p->model_full++;
 		return 0;
 	}
-	if ((p->c.live_count + 1) * 4 > p->blocks_cap * 3 && grow_blocks(p))
+	if ((p->nblocks + 1) * 4 > p->blocks_cap * 3 && grow_blocks(p))
 		return -ENOMEM;
 	save_for_peak(s, p);
-	count_alloc(&s->c, size);
-	count_alloc(&p->c, size);
-	b = (struct ht_block){ .addr = addr, .size = size, .site = site,
+	count_alloc(&s->c, size, count, true);
+	count_alloc(&p->c, size, count, true);
+	b = (struct ht_block){ .addr = addr, .size = size, .count = count, .site = site,
 			       .born_ms = ts_ns > h->origin_ns ? (ts_ns - h->origin_ns) / 1000000 : 0 };
 	place_block(p->blocks, p->blocks_cap - 1, &b);
+	p->nblocks++;
 	h->nblocks++;
 	if (p->c.live_bytes > p->peak_bytes) {
 		p->peak_bytes = p->c.live_bytes;
@@ -238,9 +249,10 @@ void heap__on_free(struct ht_heap *h, uint32_t pid, uint64_t addr)
 	}
 	s = &h->sites[b->site];
 	save_for_peak(s, p);
-	count_free(&s->c, b->size);
-	count_free(&p->c, b->size);
+	count_free(&s->c, b->size, b->count);
+	count_free(&p->c, b->size, b->count);
 	remove_block(p, b);
+	p->nblocks--;
 	h->nblocks--;
 }
 

@@ -56,22 +56,32 @@ struct ht_heap_proc {
 	/* live blocks: open addressing, addr 0 = empty */
 	struct ht_block *blocks;
 	uint64_t blocks_cap;
+	uint64_t nblocks;    /* blocks in the table (live_count differs when sampled) */
 };
 
 struct ht_block {
 	uint64_t addr;
-	uint64_t size;
+	uint64_t size : 40;  /* bytes it accounts for (scaled when sampled), capped at 1 TiB */
+	uint64_t count : 24; /* allocations it accounts for: 1, or the sampling weight */
 	uint32_t site;
 	uint32_t born_ms; /* ms since the session's time origin */
 };
+
+#define HT_BLOCK_MAX_SIZE ((1ull << 40) - 1)
+#define HT_BLOCK_MAX_COUNT ((1u << 24) - 1)
 
 /* max_blocks: cap on live blocks over all processes.  origin_ns: time origin (monotonic). */
 struct ht_heap *heap__new(uint64_t max_blocks, uint64_t origin_ns);
 void heap__free(struct ht_heap *h);
 
-/* A block of size bytes at addr was born at site (stack id) in pid.  0 or -ENOMEM. */
+/*
+ * A block at addr was born at site (stack id) in pid.  It accounts for size bytes in count
+ * allocations: (size, 1) when every allocation is traced, a sampled allocation's scaled
+ * estimate otherwise.  addr 0 (rate mode): counted as allocated, never live.
+ * 0 or -ENOMEM.
+ */
 int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size,
-		   uint32_t site, uint64_t ts_ns);
+		   uint32_t count, uint32_t site, uint64_t ts_ns);
 /* The block at addr died.  Unknown addresses are counted, not an error. */
 void heap__on_free(struct ht_heap *h, uint32_t pid, uint64_t addr);
 

@@ -29,6 +29,8 @@ enum opt_id {
 	OPT_MAX_BLOCKS,
 	OPT_FORMAT,
 	OPT_INVERTED,
+	OPT_MODE,
+	OPT_SAMPLE,
 };
 
 struct opt_def {
@@ -51,6 +53,12 @@ static const struct opt_def opts[] = {
 	  "folded/SVG value: live-bytes (default), live-count, alloc-bytes, alloc-count, peak" },
 	{ "inverted", OPT_INVERTED, NULL, "SVG: icicle graph (roots at the top)" },
 	{ "json", OPT_JSON, "PATH", "same as -o PATH --format json" },
+	{ "mode", OPT_MODE, "MODE",
+	  "live (default: live heap and rates), rate (allocation rates only, cheapest); "
+	  "floor-live, floor-rate: empty programs at the same probes (benchmark baselines)" },
+	{ "sample", OPT_SAMPLE, "BYTES",
+	  "sample allocations in BPF, one per BYTES allocated on average (e.g. 524288); "
+	  "figures become scaled estimates" },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", "live view: only blocks at least SECONDS old (leaks)" },
 	{ "max-depth", OPT_DEPTH, "N", "user frames per stack, 1-126 (default 64)" },
 	{ "top", OPT_TOP, "N", "call stacks per process in the text report (default 10, 0 = all)" },
@@ -177,6 +185,20 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 		return 0;
 	case OPT_INVERTED:
 		cfg->write.inverted = true;
+		return 0;
+	case OPT_MODE:
+		if (!strcmp(arg, "live") || !strcmp(arg, "floor-live"))
+			cfg->mode = HT_TRACE_LIVE;
+		else if (!strcmp(arg, "rate") || !strcmp(arg, "floor-rate"))
+			cfg->mode = HT_TRACE_RATE;
+		else
+			return bad_value(id, arg, "one of live, rate, floor-live, floor-rate");
+		cfg->floor = !strncmp(arg, "floor-", 6);
+		return 0;
+	case OPT_SAMPLE:
+		if (parse_uint(id, arg, 1, 1ULL << 40, &v))
+			return -1;
+		cfg->sample_bytes = v;
 		return 0;
 	case OPT_METRIC:
 		for (size_t m = 0; m < sizeof(metric_names) / sizeof(metric_names[0]); m++) {

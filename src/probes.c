@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,7 +59,8 @@ static const struct sym_def syms[] = {
 #define NSYMS (sizeof(syms) / sizeof(syms[0]))
 
 struct site {
-	const char *object; /* borrowed from the caller's list for the lifetime of probes */
+	const char *object; /* points into probes->objects */
+	uint64_t dev, ino;  /* the object's identity (paths differ: /lib vs /usr/lib) */
 	struct ht_probe_site ps;
 	uint16_t sym;
 };
@@ -162,7 +164,7 @@ static bool is_dynamic_linker(const char *path)
 }
 
 int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *objects,
-		   size_t n, struct ht_probes **out)
+		   size_t n, bool rate, struct ht_probes **out)
 {
 	struct ht_probes *p = calloc(1, sizeof(*p));
 	int err = 0;
@@ -177,11 +179,14 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 
 	for (size_t o = 0; o < n; o++) {
 		const struct site *entry[NSYMS], *freeg[NSYMS];
+		struct stat obj_st;
 		size_t nentry = 0, nfree = 0;
 		struct ht_elf_syms *e;
 		char *obj_copy = NULL;
 
 		if (is_dynamic_linker(objects[o].path))
+			continue;
+		if (stat(objects[o].open_path, &obj_st))
 			continue;
 		e = elf_syms__open(objects[o].open_path);
 		if (!e) {
@@ -191,7 +196,8 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 		for (size_t s = 0; s < NSYMS; s++) {
 			struct site *st = &p->sites[p->nsites];
 
-			if (bound[s] || !elf_syms__defines(e, syms[s].sym))
+			if (bound[s] || (rate && is_free_fn(syms[s].fn)) ||
+			    !elf_syms__defines(e, syms[s].sym))
 				continue;
 			err = elf_syms__probe_site(e, syms[s].sym, &st->ps);
 			if (err) {
@@ -213,6 +219,8 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 				continue;
 			}
 			st->object = obj_copy;
+			st->dev = obj_st.st_dev;
+			st->ino = obj_st.st_ino;
 			st->sym = s;
 			p->nsites++;
 			if (is_free_fn(syms[s].fn))
@@ -227,12 +235,18 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 		elf_syms__close(e);
 		if (err)
 			break;
-		if ((err = attach_group(p, skel->progs.ht_alloc_entry, false, pid, objects[o].open_path,
-					entry, nentry)) ||
-		    (err = attach_group(p, skel->progs.ht_alloc_return, true, pid, objects[o].open_path,
-					entry, nentry)) ||
-		    (err = attach_group(p, skel->progs.ht_free_entry, false, pid, objects[o].open_path,
-					freeg, nfree)))
+		if (rate)
+			err = attach_group(p, skel->progs.ht_rate_entry, false, pid, objects[o].open_path,
+					   entry, nentry);
+		else if ((err = attach_group(p, skel->progs.ht_alloc_entry, false, pid,
+					     objects[o].open_path, entry, nentry)) ||
+			 (err = attach_group(p, skel->progs.ht_alloc_return, true, pid,
+					     objects[o].open_path, entry, nentry)))
+			;
+		else
+			err = attach_group(p, skel->progs.ht_free_entry, false, pid,
+					   objects[o].open_path, freeg, nfree);
+		if (err)
 			break;
 	}
 	if (!err && !p->nsites) {
@@ -259,6 +273,19 @@ void probes__free(struct ht_probes *p)
 		free(p->objects[i]);
 	free(p->objects);
 	free(p);
+}
+
+bool probes__inside_allocator(const struct ht_probes *p, uint64_t dev, uint64_t ino,
+			      uint64_t vaddr)
+{
+	for (size_t i = 0; p && i < p->nsites; i++) {
+		const struct site *s = &p->sites[i];
+
+		if (!is_free_fn(syms[s->sym].fn) && vaddr >= s->ps.sym_vaddr &&
+		    vaddr < s->ps.sym_vaddr + s->ps.sym_size && s->dev == dev && s->ino == ino)
+			return true;
+	}
+	return false;
 }
 
 size_t probes__count(const struct ht_probes *p, size_t *slow)

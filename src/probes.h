@@ -24,10 +24,17 @@ struct ht_object {
 	const char *open_path; /* how heaptap opens/attaches it (/proc/PID/root/...) */
 };
 
-/* Attaches to pid's allocator functions in objects[0..n) (lookup order).  0 or -errno;
- * -ENOENT: no object defines any allocator function (message already logged). */
+/* Attaches to pid's allocator functions in objects[0..n) (lookup order): entry and return
+ * probes on allocating functions and entry probes on frees, or (rate) only the rate entry
+ * probe on allocating functions.  0 or -errno; -ENOENT: no object defines any allocator
+ * function (message already logged). */
 int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *objects,
-		   size_t n, struct ht_probes **out);
+		   size_t n, bool rate, struct ht_probes **out);
+
+/* True if ELF address vaddr of the object (dev, inode) lies inside an allocating function
+ * heaptap probes (rate mode: a malloc called by operator new is part of that new). */
+bool probes__inside_allocator(const struct ht_probes *p, uint64_t dev, uint64_t ino,
+			      uint64_t vaddr);
 
 /* Detaches everything.  NULL-safe. */
 void probes__free(struct ht_probes *p);

@@ -115,7 +115,7 @@ static void add_aged(const struct ht_block *b, void *arg)
 
 	if (a->all || b->born_ms <= a->cutoff_ms) {
 		a->bytes[b->site] += b->size;
-		a->count[b->site]++;
+		a->count[b->site] += b->count;
 	}
 }
 
@@ -259,6 +259,8 @@ struct ht_report *report__build(const struct ht_report_input *in)
 		goto nomem;
 	r->final = in->final;
 	r->start_unix_ns = in->start_unix_ns;
+	r->mode = in->mode ? in->mode : "live";
+	r->sample_bytes = in->sample_bytes;
 	r->elapsed_s = in->elapsed_s;
 	r->interval_s = in->interval_s;
 	r->min_age_s = in->min_age_s;

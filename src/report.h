@@ -81,6 +81,8 @@ struct ht_loss {
 struct ht_report {
 	bool final;
 	uint64_t start_unix_ns; /* wall-clock time the session attached, ns since the epoch */
+	const char *mode;       /* "live", "rate", "floor-live", "floor-rate" (static string) */
+	uint64_t sample_bytes;  /* byte sampling mean; 0: every allocation traced (exact) */
 	double elapsed_s;      /* since attach */
 	double interval_s;     /* length of the interval rates are computed over */
 	double min_age_s;
@@ -102,6 +104,8 @@ struct ht_report_input {
 	double elapsed_s, interval_s, min_age_s;
 	uint64_t now_ns, origin_ns; /* monotonic */
 	uint64_t start_unix_ns;     /* wall clock at origin_ns */
+	const char *mode;
+	uint64_t sample_bytes;
 	uint32_t max_depth;
 	uint64_t events;
 	size_t probes, slow_probes;

@@ -8,6 +8,7 @@
  * the probes first, then drains what is left, so the final report holds every record.
  */
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ static void read_loss(struct session *s, struct ht_loss *loss)
 			loss->bpf[k] += vals[c];
 	}
 	loss->bad_records = s->ev.bad_records + s->ev.nomem;
+	loss->bpf[HT_CNT_NESTED_SKIPPED] += s->ev.nested_skipped;
 }
 
 static struct ht_report *snapshot(struct session *s, bool final)
@@ -91,6 +93,9 @@ static struct ht_report *snapshot(struct session *s, bool final)
 		.elapsed_s = (now - s->origin_ns) / 1e9, .interval_s = (now - s->last_roll_ns) / 1e9,
 		.min_age_s = s->cfg->min_age_s, .now_ns = now, .origin_ns = s->origin_ns,
 		.start_unix_ns = s->start_unix_ns,
+		.mode = s->cfg->floor ? (s->cfg->mode == HT_TRACE_RATE ? "floor-rate" : "floor-live")
+				      : (s->cfg->mode == HT_TRACE_RATE ? "rate" : "live"),
+		.sample_bytes = s->cfg->sample_bytes,
 		.max_depth = s->cfg->max_depth, .events = s->ev.handled, .probes = s->nprobes,
 		.slow_probes = s->slow_probes, .final = final,
 	};
@@ -156,6 +161,14 @@ static int load_bpf(struct session *s)
 		goto fail;
 	}
 	s->skel->rodata->ht_max_depth = s->cfg->max_depth;
+	s->skel->rodata->ht_mode = s->cfg->floor ? HT_MODE_FLOOR
+				   : s->cfg->mode == HT_TRACE_RATE ? HT_MODE_RATE : HT_MODE_LIVE;
+	s->skel->rodata->ht_sample_bytes = s->cfg->sample_bytes;
+	/* Quantiles (i + 1/2)/N of the exponential with mean R: a uniform index into this
+	 * table is an exponential draw, to within the table's resolution. */
+	for (int i = 0; i < HT_EXP_TABLE; i++)
+		s->skel->rodata->ht_exp_table[i] =
+			(__u64)llround(-log1p(-(i + 0.5) / HT_EXP_TABLE) * (double)s->cfg->sample_bytes);
 	bpf_map__set_max_entries(s->skel->maps.ht_events, s->cfg->ring_mb << 20);
 	err = heaptap__load(s->skel);
 	if (err)
@@ -212,7 +225,7 @@ static int attach_running(struct session *s)
 		}
 	}
 	s->pidfd = syscall(SYS_pidfd_open, s->pid, 0);
-	err = probes__attach(s->skel, s->pid, objs, n, &s->probes);
+	err = probes__attach(s->skel, s->pid, objs, n, s->cfg->mode == HT_TRACE_RATE, &s->probes);
 	free(objs);
 	return err;
 }
@@ -249,7 +262,7 @@ static int launch_command(struct session *s)
 	}
 	s->launched = true;
 	s->pid = s->child.pid;
-	err = probes__attach(s->skel, s->pid, objs, n, &s->probes);
+	err = probes__attach(s->skel, s->pid, objs, n, s->cfg->mode == HT_TRACE_RATE, &s->probes);
 	if (err)
 		goto out;
 	err = launch__release(&s->child);
@@ -334,6 +347,8 @@ int session__run(const struct ht_config *cfg)
 	s.ev.heap = heap__new(cfg->max_blocks, s.origin_ns);
 	s.ev.stacks = stacks__new();
 	s.ev.procs = procs__new();
+	s.ev.sample_bytes = cfg->sample_bytes;
+	s.ev.rng = 0x9e3779b97f4a7c15ull; /* fixed seed: a replay rounds the same way */
 	if (!s.ev.heap || !s.ev.stacks || !s.ev.procs) {
 		log_error("out of memory");
 		goto out;
@@ -353,6 +368,7 @@ int session__run(const struct ht_config *cfg)
 	if (log__verbosity() >= 1)
 		probes__describe(s.probes);
 	s.nprobes = probes__count(s.probes, &s.slow_probes);
+	s.ev.probes = s.probes;
 	log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes, s.slow_probes);
 	s.origin_ns = s.last_roll_ns = now_ns();
 	{
@@ -366,6 +382,7 @@ int session__run(const struct ht_config *cfg)
 	/* Detach first, so nothing new arrives, then take what is left. */
 	probes__free(s.probes);
 	s.probes = NULL;
+	s.ev.probes = NULL;
 	drain(&s);
 	if (s.launched && !s.child.exited)
 		launch__poll(&s.child, child_at_exit, &s);
@@ -388,6 +405,7 @@ out:
 	heap__free(s.ev.heap);
 	stacks__free(s.ev.stacks);
 	procs__free(s.ev.procs);
+	events__clear(&s.ev);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
 	if (s.pidfd >= 0)

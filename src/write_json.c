@@ -110,6 +110,8 @@ int report__write_json(const struct ht_report *r, FILE *f)
 	jw_key(&w, "version"), jw_u64(&w, HT_REPORT_SCHEMA);
 	jw_key(&w, "final"), jw_bool(&w, r->final);
 	jw_key(&w, "start_time_unix_ns"), jw_u64(&w, r->start_unix_ns);
+	jw_key(&w, "mode"), jw_str(&w, r->mode);
+	jw_key(&w, "sample_bytes"), jw_u64(&w, r->sample_bytes);
 	jw_key(&w, "elapsed_s"), jw_double(&w, r->elapsed_s);
 	jw_key(&w, "interval_s"), jw_double(&w, r->interval_s);
 	jw_key(&w, "min_age_s"), jw_double(&w, r->min_age_s);
@@ -128,6 +130,8 @@ int report__write_json(const struct ht_report *r, FILE *f)
 	jw_key(&w, "stack_errors"), jw_u64(&w, b[HT_CNT_STACK_ERRORS]);
 	jw_key(&w, "stacks_truncated"), jw_u64(&w, b[HT_CNT_STACK_TRUNCATED]);
 	jw_key(&w, "nested_calls_folded"), jw_u64(&w, b[HT_CNT_NESTED_SKIPPED]);
+	jw_key(&w, "sample_map_full"), jw_u64(&w, b[HT_CNT_SAMPLE_MAP_FULL]);
+	jw_key(&w, "unsampled"), jw_u64(&w, b[HT_CNT_UNSAMPLED]);
 	jw_key(&w, "unknown_frees"), jw_u64(&w, r->loss.unknown_frees);
 	jw_key(&w, "reused_live"), jw_u64(&w, r->loss.reused_live);
 	jw_key(&w, "model_full"), jw_u64(&w, r->loss.model_full);

@@ -100,7 +100,14 @@ void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
 		r->elapsed_s, r->probes);
 	if (r->slow_probes)
 		fprintf(f, " (%zu single-stepped: -v lists them)", r->slow_probes);
-	fprintf(f, ", %" PRIu64 " events ===\n", r->events);
+	fprintf(f, ", %" PRIu64 " events, mode %s ===\n", r->events, r->mode);
+	if (r->sample_bytes)
+		fprintf(f, "figures are estimates: allocations sampled in BPF, one per %" PRIu64
+			   " bytes on average, each scaled by 1/(1-exp(-size/%" PRIu64 "))\n",
+			r->sample_bytes, r->sample_bytes);
+	if (!strcmp(r->mode, "rate") || !strcmp(r->mode, "floor-rate"))
+		fputs("rate mode: allocations only (no frees traced): live and peak figures are not "
+		      "available\n", f);
 	for (uint32_t i = 0; i < r->nprocs; i++)
 		write_proc(f, r, &r->procs[i], top);
 	if (!r->nprocs)
@@ -109,10 +116,11 @@ void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
 		   ", nesting overflow %" PRIu64 ", returns without entry %" PRIu64
 		   ", stack errors %" PRIu64 ", stacks truncated %" PRIu64
 		   ", unknown frees %" PRIu64 ", model full %" PRIu64 ", reused live %" PRIu64
-		   ", bad records %" PRIu64 "\n",
+		   ", bad records %" PRIu64 ", sample map full %" PRIu64 "\n",
 		b[HT_CNT_RINGBUF_DROPS], b[HT_CNT_STATE_FULL], b[HT_CNT_NEST_OVERFLOW],
 		b[HT_CNT_RET_NO_ENTRY], b[HT_CNT_STACK_ERRORS], b[HT_CNT_STACK_TRUNCATED],
-		r->loss.unknown_frees, r->loss.model_full, r->loss.reused_live, r->loss.bad_records);
+		r->loss.unknown_frees, r->loss.model_full, r->loss.reused_live, r->loss.bad_records,
+		b[HT_CNT_SAMPLE_MAP_FULL]);
 	fprintf(f, "collector: %s for %" PRIu64 " live blocks\n",
 		human_bytes(r->collector_bytes, a, sizeof(a)), r->live_blocks_tracked);
 	fflush(f);
