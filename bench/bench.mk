@@ -1,0 +1,38 @@
+# bench.mk — the benchmark suite (bench/): workloads, the collector replay benchmark and
+# `make bench`, which runs bench/run.py and prints the table.  Included by the top-level
+# Makefile (it uses CC, CFLAGS, LDLIBS, BUILD and LIB_OBJS from there).
+#
+# Workloads are never sanitized and always go to build/bench, even with SAN=1: -O2 with
+# frame pointers, so heaptap and bpftrace walk the same real stacks.
+
+BENCH_SRC := bench/workloads
+BENCH_DIR := build/bench
+CXX       ?= g++
+
+BENCH_WFLAGS  := -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
+BENCH_C_BINS  := $(BENCH_DIR)/malloc_pairs $(BENCH_DIR)/strtab
+BENCH_CXX_BINS := $(BENCH_DIR)/cxx_growth
+BENCH_BINS    := $(BENCH_C_BINS) $(BENCH_CXX_BINS) $(BENCH_DIR)/collector_bench
+
+bench-build: $(BENCH_BINS)
+
+$(BENCH_C_BINS): $(BENCH_DIR)/%: $(BENCH_SRC)/%.c $(BENCH_SRC)/report.h | $(BENCH_DIR)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -Wmissing-prototypes $(BENCH_WFLAGS) -pthread -o $@ $<
+
+$(BENCH_CXX_BINS): $(BENCH_DIR)/%: $(BENCH_SRC)/%.cpp $(BENCH_SRC)/report.h | $(BENCH_DIR)
+	$(CXX) -std=c++17 $(BENCH_WFLAGS) -o $@ $<
+
+# Links the collector like the unit tests do (every src/ object but main.o).
+$(BENCH_DIR)/collector_bench: bench/collector_bench.c $(LIB_OBJS) | $(BENCH_DIR)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BENCH_DIR):
+	mkdir -p $@
+
+# Benchmarks report; they never fail the test suite.  BENCH_ARGS passes options to run.py
+# (python3 bench/run.py --help).
+bench: heaptap bench-build
+	python3 bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench bench-build
+-include $(BENCH_DIR)/collector_bench.d
