@@ -1,0 +1,511 @@
+#!/usr/bin/env python3
+"""heaptap benchmark runner: `make bench`, or `python3 bench/run.py [options]` from the repo root.
+
+Measures, side by side in one run, what tracing costs each workload in bench/workloads/:
+untraced; heaptap's floors (--mode floor-live / floor-rate: empty BPF programs at the probe
+sites the real modes use); heaptap live, rate, and live with byte sampling; and bpftrace
+running bench/live.bt (the same job as live mode).  Every configuration of every workload
+runs once per repetition, the order rotating between repetitions, and the table shows
+medians.  Then a sustained-rate check (the 2-thread microbenchmark under heaptap for a
+minute: what event rate uprobes reach here, and whether the ring buffer drops) and the
+collector replay benchmark (build/bench/collector_bench).
+
+CPU time is the workload's own (user+sys from its getrusage at exit, printed on stderr by
+bench/workloads/report.h): uprobe traps and BPF programs run in its context and are
+charged to it.  The tracer's own CPU is the tracer's wait4() rusage (which includes the
+children it reaped) minus the workload's.  The tracer's peak RSS is the wait4() maxrss when
+that exceeds the workload's (a child inherits its parent's high-water mark at fork), else
+the highest VmHWM read from /proc while it ran (shown with >=).
+
+Benchmarks report; they never fail: the exit status is 0 unless the options are wrong.
+Output: the markdown table on stdout, progress on stderr, a copy in build/bench/results.md;
+--update-readme replaces README.md's "## Benchmarks" section with it.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_DIR = os.path.join(ROOT, "build", "bench")
+LIVE_BT = os.path.join(ROOT, "bench", "live.bt")
+RUN_TIMEOUT = 600  # seconds; a run that takes longer is killed and reported as failed
+
+# name, argv (relative to build/bench), what one op is.  Sizes chosen so a traced run
+# takes a few seconds here (a uprobe trap costs several microseconds on this kind of VM).
+WORKLOADS = [
+    ("malloc 1T", ["malloc_pairs", "{pairs}", "1"], "malloc+free pair"),
+    ("malloc 2T", ["malloc_pairs", "{pairs}", "2"], "malloc+free pair"),
+    ("strtab", ["strtab", "{events}"], "allocator call"),
+    ("c++ growth", ["cxx_growth", "{rounds}"], "new or delete"),
+]
+SIZES = {"pairs": 100000, "events": 25000, "rounds": 500}
+
+# name, heaptap arguments (None: not heaptap), the floor it is compared with.
+CONFIGS = [
+    ("untraced", None, None),
+    ("floor-live", ["--mode", "floor-live"], None),
+    ("floor-rate", ["--mode", "floor-rate"], None),
+    ("live", [], "floor-live"),
+    ("rate", ["--mode", "rate"], "floor-rate"),
+    ("live --sample 524288", ["--sample", "524288"], "floor-live"),
+    ("bpftrace live.bt", None, "floor-live"),
+]
+BPFTRACE = "bpftrace live.bt"
+
+BENCH_LINE = re.compile(r"^heaptap-bench (.*)$", re.M)
+COLLECTOR_LINE = re.compile(r"^heaptap-collector (.*)$", re.M)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def kv(text):
+    return dict(f.split("=", 1) for f in text.split())
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "kernel": platform.release(),
+        "cpu": "%s, %d vCPUs" % (model, os.cpu_count() or 0),
+        "bpftrace": first_line(["bpftrace", "--version"]),
+    }
+
+
+def first_line(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+        return out.strip().splitlines()[0] if out.strip() else "?"
+    except (OSError, subprocess.SubprocessError):
+        return "not installed"
+
+
+def read_hwm_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class Run:
+    """One execution of one configuration of one workload."""
+
+    def __init__(self):
+        self.ok = False
+        self.error = ""
+        self.ops = 0
+        self.work_cpu_s = 0.0      # the workload's own user+sys
+        self.tracer_cpu_s = None   # the tracer's own (None: untraced)
+        self.tracer_rss_kb = None
+        self.rss_exact = True
+        self.wall_s = 0.0
+        self.json = None           # heaptap --json report
+
+
+def execute(argv, env=None, traced=True, json_path=None):
+    """Runs argv (the tracer, or the workload itself), returns a Run."""
+    r = Run()
+    hwm = [0]
+    t0 = time.monotonic()
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=env, start_new_session=True)
+    except OSError as e:
+        r.error = str(e)
+        return r
+    stderr_chunks = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(p.stderr.read()))
+    reader.start()
+    done = threading.Event()
+
+    def poll_hwm():
+        while not done.wait(0.02):
+            hwm[0] = max(hwm[0], read_hwm_kb(p.pid))
+
+    poller = threading.Thread(target=poll_hwm) if traced else None
+    if poller:
+        poller.start()
+    timer = threading.Timer(RUN_TIMEOUT, lambda: os.killpg(p.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    finally:
+        timer.cancel()
+        done.set()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    reader.join()
+    if poller:
+        poller.join()
+    r.wall_s = time.monotonic() - t0
+    err = (stderr_chunks[0] if stderr_chunks else b"").decode(errors="replace")
+    m = BENCH_LINE.search(err)
+    if p.returncode != 0 or not m:
+        lines = [l for l in err.splitlines() if l.strip() and not l.startswith("heaptap-bench")]
+        r.error = "exit %d%s" % (p.returncode, (": " + lines[-1]) if lines else "")
+        return r
+    f = kv(m.group(1))
+    r.ops = int(f["ops"])
+    r.work_cpu_s = (int(f["user_us"]) + int(f["sys_us"])) / 1e6
+    if traced:
+        total = ru.ru_utime + ru.ru_stime
+        r.tracer_cpu_s = max(0.0, total - r.work_cpu_s)
+        if ru.ru_maxrss > int(f["maxrss_kb"]):
+            r.tracer_rss_kb = ru.ru_maxrss
+        else:
+            r.tracer_rss_kb, r.rss_exact = hwm[0], False
+    if json_path:
+        try:
+            with open(json_path) as jf:
+                r.json = json.load(jf)
+        except (OSError, ValueError) as e:
+            r.error = "no JSON report: %s" % e
+            return r
+    r.ok = True
+    return r
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="heaptap-bench-")
+        self.json_path = os.path.join(self.tmp, "report.json")
+        self.supported = {}   # config name -> (True, uses_json) or (False, note)
+        self.env_bt = dict(os.environ, BPFTRACE_MAP_KEYS_MAX="1048576")
+
+    def heaptap_argv(self, extra, cmd, use_json):
+        argv = [self.args.heaptap, "-q"] + extra
+        if use_json:
+            argv += ["--json", self.json_path]
+        return argv + ["--"] + cmd
+
+    def config_argv(self, name, extra, cmd):
+        if name == "untraced":
+            return cmd, None, False
+        if name == BPFTRACE:
+            return ["bpftrace", LIVE_BT, "-c", shlex.join(cmd)], self.env_bt, True
+        _, use_json = self.supported[name]
+        return self.heaptap_argv(extra, cmd, use_json), None, True
+
+    def probe_configs(self):
+        """Which configurations this heaptap and this machine accept (tried on a tiny run)."""
+        tiny = [os.path.join(BENCH_DIR, "malloc_pairs"), "10", "1"]
+        for name, extra, _ in CONFIGS:
+            if name == "untraced":
+                self.supported[name] = (True, False)
+                continue
+            if name == BPFTRACE:
+                r = execute(["bpftrace", LIVE_BT, "-c", shlex.join(tiny)], env=self.env_bt)
+                self.supported[name] = (True, False) if r.ok else (False, "bpftrace: " + r.error)
+                continue
+            note = ""
+            for use_json in (True, False):
+                r = execute(self.heaptap_argv(extra, tiny, use_json),
+                            json_path=self.json_path if use_json else None)
+                if r.ok:
+                    self.supported[name] = (True, use_json)
+                    break
+                note = note or r.error
+            else:
+                self.supported[name] = (False, "heaptap %s: %s" % (" ".join(extra), note))
+            if os.path.exists(self.json_path):
+                os.unlink(self.json_path)
+        for name, (ok, note) in self.supported.items():
+            if not ok:
+                log("skipping %s: %s" % (name, note))
+
+    def workloads(self):
+        sizes = {k: max(1, int(v * self.args.scale)) for k, v in SIZES.items()}
+        out = []
+        for name, argv, unit in WORKLOADS:
+            if self.args.only and not any(o in name for o in self.args.only):
+                continue
+            cmd = [os.path.join(BENCH_DIR, argv[0])] + [a.format(**sizes) for a in argv[1:]]
+            out.append((name, cmd, unit))
+        return out
+
+    def overhead(self):
+        configs = [c for c in CONFIGS if self.supported[c[0]][0]]
+        wls = self.workloads()
+        results = {(w[0], c[0]): [] for w in wls for c in configs}
+        for rep in range(self.args.reps):
+            for wi, (wname, cmd, _) in enumerate(wls):
+                # Rotate the order so no configuration always runs first or last.
+                k = (rep + wi) % len(configs)
+                for name, extra, _ in configs[k:] + configs[:k]:
+                    argv, env, traced = self.config_argv(name, extra, cmd)
+                    use_json = traced and name != BPFTRACE and self.supported[name][1]
+                    if use_json and os.path.exists(self.json_path):
+                        os.unlink(self.json_path)
+                    r = execute(argv, env=env, traced=traced,
+                                json_path=self.json_path if use_json else None)
+                    results[(wname, name)].append(r)
+                    log("rep %d/%d  %-10s %-22s %s" % (
+                        rep + 1, self.args.reps, wname, name,
+                        "%.3f us/op, %.1f s" % (r.work_cpu_s / r.ops * 1e6, r.wall_s)
+                        if r.ok else "FAILED " + r.error))
+        return wls, configs, results
+
+    def sustained(self, extra, label):
+        """The 2-thread microbenchmark under heaptap for --sustained seconds."""
+        secs = self.args.sustained
+        cmd = [os.path.join(BENCH_DIR, "malloc_pairs"), "2000", "2", str(secs)]
+        argv = self.heaptap_argv(extra, cmd, True)
+        if os.path.exists(self.json_path):
+            os.unlink(self.json_path)
+        log("sustained: %s for %d s" % (label, secs))
+        r = execute(argv, json_path=self.json_path)
+        return r
+
+    def collector(self):
+        exe = os.path.join(BENCH_DIR, "collector_bench")
+        log("collector_bench %d runs" % self.args.reps)
+        try:
+            p = subprocess.run([exe, str(self.args.reps)], capture_output=True, text=True,
+                               timeout=RUN_TIMEOUT)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, str(e)
+        rows = [kv(m.group(1)) for m in COLLECTOR_LINE.finditer(p.stdout)]
+        if p.returncode != 0 or not rows:
+            return None, "collector_bench exit %d: %s" % (p.returncode, p.stderr.strip()[-200:])
+        return rows, ""
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec, none="–"):
+    return none if x is None else format(x, spec)
+
+
+def loss(js):
+    return js.get("loss", {}).get("ringbuf_drops", 0) if js else None
+
+
+def overhead_table(wls, configs, results):
+    out = []
+    out.append("| workload (op) | configuration | CPU µs/op | spread | × untraced | × floor "
+               "| above floor µs/op | tracer CPU ms | tracer peak RSS MiB | records/op "
+               "| ring drops |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    summary = []
+    for wname, _, unit in wls:
+        per_op = {}
+        for name, _, _ in configs:
+            runs = [r for r in results[(wname, name)] if r.ok]
+            per_op[name] = med([r.work_cpu_s / r.ops * 1e6 for r in runs])
+        for name, _, floor in configs:
+            all_runs = results[(wname, name)]
+            runs = [r for r in all_runs if r.ok]
+            failed = len(all_runs) - len(runs)
+            if not runs:
+                out.append("| %s (%s) | %s | failed: %s | | | | | | | | |" % (
+                    wname, unit, name, all_runs[0].error if all_runs else "?"))
+                continue
+            xs = [r.work_cpu_s / r.ops * 1e6 for r in runs]
+            m = per_op[name]
+            base = per_op.get("untraced")
+            fl = per_op.get(floor) if floor else None
+            spread = (max(xs) - min(xs)) / m * 100 if m else 0
+            tcpu = med([r.tracer_cpu_s * 1e3 for r in runs]) if runs[0].tracer_cpu_s is not None else None
+            rss = None
+            exact = True
+            if runs[0].tracer_rss_kb is not None:
+                rss = max(r.tracer_rss_kb for r in runs) / 1024
+                exact = all(r.rss_exact for r in runs)
+            js = [r.json for r in runs if r.json]
+            recs = med([j.get("events", 0) / r.ops for r, j in ((r, r.json) for r in runs) if j])
+            drops = max(loss(j) for j in js) if js else None
+            out.append("| %s (%s) | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                wname, unit, name, " (%d failed)" % failed if failed else "",
+                fmt(m, ".2f"), "%.0f%%" % spread,
+                fmt(m / base if base else None, ".1f"),
+                fmt(m / fl if fl else None, ".2f"),
+                fmt(m - fl if fl else None, ".2f"),
+                fmt(tcpu, ".0f"), ("" if exact else "≥") + fmt(rss, ".0f") if rss else "–",
+                fmt(recs, ".2f"), fmt(drops, "d")))
+        summary.append((wname, per_op))
+    return out, summary
+
+
+def summary_lines(summary):
+    out = ["| workload | live / floor-live (target ≤ 1.25) | rate / floor-rate (≤ 1.3) "
+           "| bpftrace / live (≥ 3) | live --sample 524288 / live |",
+           "|---|---:|---:|---:|---:|"]
+
+    def ratio(a, b):
+        return "%.2f" % (a / b) if a is not None and b else "–"
+
+    for wname, p in summary:
+        out.append("| %s | %s | %s | %s | %s |" % (
+            wname, ratio(p.get("live"), p.get("floor-live")),
+            ratio(p.get("rate"), p.get("floor-rate")),
+            ratio(p.get(BPFTRACE), p.get("live")),
+            ratio(p.get("live --sample 524288"), p.get("live"))))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=5, help="repetitions (median; default 5)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply workload sizes")
+    ap.add_argument("--only", action="append", help="workloads whose name contains this")
+    ap.add_argument("--heaptap", default=os.path.join(ROOT, "heaptap"))
+    ap.add_argument("--sustained", type=int, default=60,
+                    help="seconds of the sustained-rate check (0: skip)")
+    ap.add_argument("--no-overhead", action="store_true", help="skip the workload table")
+    ap.add_argument("--no-collector", action="store_true")
+    ap.add_argument("--update-readme", action="store_true",
+                    help="replace README.md's '## Benchmarks' section with the result")
+    args = ap.parse_args()
+    if args.reps < 1 or args.scale <= 0:
+        ap.error("--reps and --scale must be positive")
+
+    cmdline = "python3 bench/run.py" + "".join(" " + shlex.quote(a) for a in sys.argv[1:])
+    if os.environ.get("HEAPTAP_BENCH_CMD"):
+        cmdline = os.environ["HEAPTAP_BENCH_CMD"]
+    info = machine()
+    out = ["Measured %s on Linux %s, %s; %s.  Command: `%s`." % (
+        info["date"], info["kernel"], info["cpu"], info["bpftrace"], cmdline), ""]
+
+    if os.geteuid() != 0:
+        log("bench: needs root (BPF); nothing measured")
+        return 0
+    if not os.access(args.heaptap, os.X_OK):
+        log("bench: %s not found (make heaptap)" % args.heaptap)
+        return 0
+    b = Bench(args)
+    started = time.monotonic()
+    b.probe_configs()
+
+    if not args.no_overhead:
+        wls, configs, results = b.overhead()
+        out.append("**Tracing overhead** — CPU time of the traced process per op (user+sys, "
+                   "median of %d interleaved runs; spread = (max−min)/median); × floor "
+                   "against the matching floor (empty BPF programs at the same probe sites); "
+                   "tracer CPU = the tracer's own (attach, draining, symbolization, report); "
+                   "records/op from heaptap's JSON `events`." % args.reps)
+        out.append("")
+        table, summary = overhead_table(wls, configs, results)
+        out += table
+        out.append("")
+        out += summary_lines(summary)
+        skipped = [(n, note) for n, (ok, note) in b.supported.items() if not ok]
+        for n, note in skipped:
+            out.append("")
+            out.append("*%s: not measured — %s*" % (n, note))
+        out.append("")
+        out.append("Workloads (build/bench/): " + "; ".join(
+            "%s = `%s`" % (w[0], " ".join([os.path.basename(w[1][0])] + w[1][1:])) for w in wls)
+            + ".")
+        out.append("")
+
+    if args.sustained > 0:
+        out.append("**Sustained rate** — `malloc_pairs 2000 2 %d` (2 threads, malloc+free "
+                   "pairs) under heaptap for %d s:" % (args.sustained, args.sustained))
+        out.append("")
+        out.append("| mode | pairs/s | records/s | ring drops | other losses | tracer CPU % of "
+                   "one CPU | tracer CPU ns/record | tracer peak RSS MiB |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        modes = [("live", [])]
+        if b.supported["rate"][0]:
+            modes.append(("rate", ["--mode", "rate"]))
+        for label, extra in modes:
+            r = b.sustained(extra, label)
+            if not r.ok:
+                out.append("| %s | failed: %s | | | | | | |" % (label, r.error))
+                continue
+            lo = r.json.get("loss", {})
+            other = sum(v for k, v in lo.items()
+                        if k not in ("ringbuf_drops", "nested_calls_folded", "unknown_frees",
+                                     "stacks_truncated"))
+            el = r.json.get("elapsed_s") or r.wall_s
+            events = r.json.get("events", 0)
+            out.append("| %s | %.0f | %.0f | %d | %d | %.1f | %s | %s%.0f |" % (
+                label, r.ops / el, events / el, lo.get("ringbuf_drops", 0), other,
+                r.tracer_cpu_s / el * 100, fmt(r.tracer_cpu_s * 1e9 / events if events else None, ".0f"),
+                "" if r.rss_exact else "≥", (r.tracer_rss_kb or 0) / 1024))
+        out.append("")
+
+    if not args.no_collector:
+        rows, err = b.collector()
+        out.append("**Collector** — `build/bench/collector_bench %d`: synthetic records "
+                   "(12-frame stacks, 300 distinct) replayed through `events__handle()`, CPU "
+                   "ns per record, median of %d:" % (args.reps, args.reps))
+        out.append("")
+        if rows is None:
+            out.append("*failed: %s*" % err)
+        else:
+            out.append("| scenario | records | live blocks | ns/record | min–max | model bytes "
+                       "per live block |")
+            out.append("|---|---:|---:|---:|---:|---:|")
+            for row in rows:
+                out.append("| %s | %s | %s | %s | %s–%s | %s |" % (
+                    row["scenario"], row["records"], row["live"], row["ns_per_record"],
+                    row["min"], row["max"], row["heap_bytes_per_live"]))
+        out.append("")
+
+    shutil.rmtree(b.tmp, ignore_errors=True)
+    log("bench: %.0f s" % (time.monotonic() - started))
+    text = "\n".join(out).rstrip() + "\n"
+    sys.stdout.write(text)
+    os.makedirs(BENCH_DIR, exist_ok=True)
+    with open(os.path.join(BENCH_DIR, "results.md"), "w") as f:
+        f.write(text)
+    if args.update_readme:
+        update_readme(text)
+    return 0
+
+
+def update_readme(text):
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        readme = f.read()
+    head = "## Benchmarks\n"
+    intro = ("`make bench` (bench/run.py) measures what tracing costs a process: the workloads "
+             "in bench/workloads/ untraced, under heaptap's floors and modes, and under "
+             "bpftrace running bench/live.bt; then the event rate uprobes sustain here and the "
+             "collector's cost per record.  Latest run:\n\n")
+    section = head + "\n" + intro + text
+    i = readme.find("\n" + head)
+    if i < 0:
+        readme = readme.rstrip("\n") + "\n\n" + section
+    else:
+        # Replace the section up to the next heading of the same level, if any.
+        j = readme.find("\n## ", i + 1)
+        readme = readme[:i + 1] + section + (readme[j:] if j >= 0 else "")
+    with open(path + ".tmp", "w") as f:
+        f.write(readme)
+    os.replace(path + ".tmp", path)
+    log("bench: README.md updated")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
