@@ -249,19 +249,54 @@ static __always_inline void emit_free(__u32 fn, __u64 addr)
 }
 
 /*
- * Sends an ALLOC record with the user stack.  In a return probe the kernel's walk starts at
- * the caller's return address and is complete.  At entry (at_entry) its first frame is the
- * allocator's own IP, skipped, and the walk then starts from the caller's frame pointer, so
- * the direct caller is missing: caller (the return address read at [rsp]) goes in front.
- * The kernel adds [rsp] itself at some sites (push %rbp, sometimes endbr64); the collector
- * drops the duplicate then (HT_F_CALLER_ADDED).
+ * The user stack, by frame pointer, walked here rather than with bpf_get_stack(): on this
+ * kernel the helper's user walk costs ~2 us per frame (measured: 0.76 us at -D 1, 6.8 us
+ * at -D 4, in the return probe), a bpf_probe_read_user() of a frame record a fraction of
+ * that.  frames[0] is the first return address (given), then the chain from fp: each
+ * record holds the caller's saved fp and its return address.  The chain must climb the
+ * stack; anything else (code without frame pointers, the bottom of the stack) ends it.
+ * Returns the number of frames, at most max; *truncated when frames went on past max.
  */
-static __always_inline void emit_alloc(void *ctx, __u32 fn, __u64 addr, __u64 size,
-				       __u64 old_addr, bool at_entry, __u64 caller)
+static __always_inline __u32 walk_fp(__u64 *frames, __u64 first, __u64 fp, __u32 max,
+				     bool *truncated)
 {
-	__u32 zero = 0, depth = ht_max_depth, first = caller ? 1 : 0;
+	__u32 n = 0;
+
+	*truncated = false;
+	if (!first)
+		return 0;
+	frames[0] = first;
+	n = 1;
+	for (int i = 0; i < HT_MAX_DEPTH; i++) {
+		__u64 rec[2]; /* [0] saved fp, [1] return address */
+
+		if (!fp || (fp & 7) || bpf_probe_read_user(rec, sizeof(rec), (void *)fp) || !rec[1])
+			break;
+		if (n >= max) {
+			*truncated = true;
+			break;
+		}
+		frames[n & (HT_MAX_FRAMES - 1)] = rec[1];
+		n++;
+		if (rec[0] <= fp)
+			break;
+		fp = rec[0];
+	}
+	return n;
+}
+
+/*
+ * Sends an ALLOC record with the user stack starting at return address first (in a return
+ * probe: the IP, already back in the caller; at entry: [rsp]) and continuing up the frame
+ * pointer chain from fp (the caller's frame in both cases: the probe sites come before
+ * the allocator touches %rbp).
+ */
+static __always_inline void emit_alloc(__u32 fn, __u64 addr, __u64 size, __u64 old_addr,
+				       __u64 first, __u64 fp)
+{
+	__u32 zero = 0, depth = ht_max_depth, n;
 	struct ht_alloc_rec *r = bpf_map_lookup_elem(&ht_scratch, &zero);
-	long n;
+	bool truncated;
 
 	if (!r)
 		return;
@@ -269,24 +304,14 @@ static __always_inline void emit_alloc(void *ctx, __u32 fn, __u64 addr, __u64 si
 	r->addr = addr;
 	r->size = size;
 	r->old_addr = old_addr;
-	r->frames[0] = caller;
-	if (caller)
-		r->hdr.flags |= HT_F_CALLER_ADDED;
 	if (depth > HT_MAX_DEPTH)
 		depth = HT_MAX_DEPTH;
-	/* Ask for one frame more than the cap to know whether the cap cut the chain.  At
-	 * entry the first frame is the allocator's own IP: skip it. */
-	n = bpf_get_stack(ctx, &r->frames[first], (depth + 1) * sizeof(__u64),
-			  BPF_F_USER_STACK | (at_entry ? 1 : 0));
-	if (n < 0) {
+	n = walk_fp(r->frames, first, fp, depth, &truncated);
+	if (!n)
 		count(HT_CNT_STACK_ERRORS);
-		n = 0;
-	}
-	n = n / sizeof(__u64) + first;
-	if (n > depth) {
+	if (truncated) {
 		count(HT_CNT_STACK_TRUNCATED);
 		r->hdr.flags |= HT_F_TRUNCATED;
-		n = depth;
 	}
 	r->hdr.nframes = n;
 	if (bpf_ringbuf_output(&ht_events, r,
@@ -378,7 +403,7 @@ int BPF_KRETPROBE(ht_alloc_return)
 	}
 	if (ret && c.sampled) {
 		remember_block(ret);
-		emit_alloc(ctx, c.fn, ret, c.size, c.ptr, false, 0);
+		emit_alloc(c.fn, ret, c.size, c.ptr, PT_REGS_IP(ctx), PT_REGS_FP(ctx));
 	}
 	t->pending_delete_addr = 0;
 	return 0;
@@ -449,6 +474,6 @@ int BPF_KPROBE(ht_rate_entry)
 	}
 	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
 		caller = 0;
-	emit_alloc(ctx, fn, 0, size, PT_REGS_SP(ctx), true, caller);
+	emit_alloc(fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx));
 	return 0;
 }

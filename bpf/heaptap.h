@@ -13,8 +13,8 @@
 #include <linux/types.h>
 #endif
 
-/* Frames one record has room for: the runtime cap (-D, <= HT_MAX_DEPTH), one more to detect
- * truncation, one for a direct caller put in front.  A power of two (used as a mask). */
+/* Frames one record has room for: the runtime cap (-D, <= HT_MAX_DEPTH) and then some.  A
+ * power of two (used as a mask). */
 #define HT_MAX_FRAMES 128
 #define HT_MAX_DEPTH 126
 /* Allocator calls one thread can have in flight at once (operator new -> malloc -> ...). */
@@ -70,7 +70,7 @@ enum ht_counter {
 	HT_CNT_STATE_FULL,        /* thread state could not be created: call not traced */
 	HT_CNT_NEST_OVERFLOW,     /* calls nested deeper than HT_MAX_NEST: inner one not traced */
 	HT_CNT_RET_NO_ENTRY,      /* returns whose entry we did not see (attached mid-call) */
-	HT_CNT_STACK_ERRORS,      /* bpf_get_stack failed: record sent without frames */
+	HT_CNT_STACK_ERRORS,      /* no stack could be read: record sent without frames */
 	HT_CNT_STACK_TRUNCATED,   /* stack longer than the depth cap: record carries the cap */
 	HT_CNT_NESTED_SKIPPED,    /* inner allocator calls folded into the outer (informational) */
 	HT_CNT_EVENTS,            /* records submitted (informational) */
@@ -80,9 +80,7 @@ enum ht_counter {
 };
 
 /* ht_hdr.flags */
-#define HT_F_TRUNCATED 0x1    /* the stack was longer than the depth cap */
-#define HT_F_CALLER_ADDED 0x2 /* frames[0] is [rsp] read at entry; the kernel's walk may
-			       * have found it too (then frames[1] == frames[0]) */
+#define HT_F_TRUNCATED 0x1 /* the stack was longer than the depth cap */
 
 struct ht_hdr {
 	__u16 type;   /* enum ht_rec_type */

@@ -132,11 +132,6 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 	/* bpf_get_stack can end a chain with zero entries; they are not frames. */
 	while (n && !frames[n - 1])
 		n--;
-	/* The caller put in front at entry, and found again by the kernel's walk. */
-	if ((r->hdr.flags & HT_F_CALLER_ADDED) && n >= 2 && frames[1] == frames[0]) {
-		frames++;
-		n--;
-	}
 	if (!r->addr && tail_call_continuation(ev, r, n ? frames[0] : 0)) {
 		ev->nested_skipped++;
 		return 0;
