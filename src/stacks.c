@@ -124,7 +124,9 @@ struct ht_stack stacks__get(const struct ht_stacks *s, uint32_t id)
 	const struct entry *e = &s->entries[id];
 
 	return (struct ht_stack){ .pid = e->pid, .fn = e->fn, .nframes = e->nframes,
-				  .truncated = e->truncated, .frames = s->frames + e->frame_off };
+				  .truncated = e->truncated,
+				  /* NULL + 0 is undefined: no frames interned yet */
+				  .frames = s->frames ? s->frames + e->frame_off : NULL };
 }
 
 uint32_t stacks__count(const struct ht_stacks *s)

@@ -46,8 +46,11 @@ int report__write_folded(const struct ht_report *r, FILE *f, enum ht_metric metr
 
 			if (!v)
 				continue;
-			if (r->nprocs > 1)
-				fprintf(f, "%s (%d);", rp->comm, rp->pid);
+			if (r->nprocs > 1) {
+				snprintf(label, sizeof(label), "%s (%d)", rp->comm, rp->pid);
+				put_frame(f, label);
+				fputc(';', f);
+			}
 			if (s->truncated)
 				fputs("[truncated];", f);
 			for (uint32_t k = s->nframes; k-- > 0;) {

@@ -46,7 +46,7 @@ static void write_frame(FILE *f, const struct ht_rframe *fr)
 
 static void write_proc(FILE *f, const struct ht_report *r, const struct ht_rproc *p, uint32_t top)
 {
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], d[32];
 
 	fprintf(f, "\nprocess %d (%s)", p->pid, p->comm);
 	if (p->exited) {
@@ -81,7 +81,7 @@ static void write_proc(FILE *f, const struct ht_report *r, const struct ht_rproc
 			r->min_age_s > 0 ? s->aged_count : s->c.live_count,
 			r->min_age_s > 0 ? " (aged)" : "", human_bytes(s->peak_bytes, b, sizeof(b)),
 			human_bytes(s->c.alloc_bytes, c, sizeof(c)), s->c.alloc_count,
-			human_bytes(s->rate_bytes, c, sizeof(c)), s->rate_count);
+			human_bytes(s->rate_bytes, d, sizeof(d)), s->rate_count);
 		for (uint32_t k = 0; k < s->nframes; k++)
 			write_frame(f, &s->frames[k]);
 		if (s->truncated)
@@ -100,12 +100,12 @@ void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
 		r->elapsed_s, r->probes);
 	if (r->slow_probes)
 		fprintf(f, " (%zu single-stepped: -v lists them)", r->slow_probes);
-	fprintf(f, ", %" PRIu64 " events, mode %s ===\n", r->events, r->mode);
+	fprintf(f, ", %" PRIu64 " events, mode %s ===\n", r->events, r->mode ? r->mode : "live");
 	if (r->sample_bytes)
 		fprintf(f, "figures are estimates: allocations sampled in BPF, one per %" PRIu64
 			   " bytes on average, each scaled by 1/(1-exp(-size/%" PRIu64 "))\n",
 			r->sample_bytes, r->sample_bytes);
-	if (!strcmp(r->mode, "rate") || !strcmp(r->mode, "floor-rate"))
+	if (r->mode && (!strcmp(r->mode, "rate") || !strcmp(r->mode, "floor-rate")))
 		fputs("rate mode: allocations only (no frees traced): live and peak figures are not "
 		      "available\n", f);
 	for (uint32_t i = 0; i < r->nprocs; i++)
