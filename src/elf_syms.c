@@ -35,7 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SCAN_INSNS 8     /* prologue instructions considered for the site */
+#define SCAN_INSNS 16    /* prologue instructions considered for the site */
 #define NOSIZE_BYTES 64  /* bytes decoded when a symbol has no st_size */
 #define VERSYM_HIDDEN 0x8000
 
@@ -464,22 +464,29 @@ static bool kernel_refuses(const uint8_t *b, size_t len)
 /* ---- what may be skipped over ----------------------------------------------------------- */
 
 /* Registers whose value at the site must equal their value at entry: the stack and frame
- * pointers (return probes, stack walks) and the SysV integer argument registers. */
-static bool is_protected_reg(unsigned int reg)
+ * pointers (return probes, stack walks), the segment registers, and the first nargs SysV
+ * integer argument registers (the ones the probe reads). */
+static bool is_protected_reg(unsigned int reg, int nargs)
 {
 	switch (reg) {
 	case X86_REG_RSP: case X86_REG_ESP: case X86_REG_SP: case X86_REG_SPL:
 	case X86_REG_RBP: case X86_REG_EBP: case X86_REG_BP: case X86_REG_BPL:
-	case X86_REG_RDI: case X86_REG_EDI: case X86_REG_DI: case X86_REG_DIL:
-	case X86_REG_RSI: case X86_REG_ESI: case X86_REG_SI: case X86_REG_SIL:
-	case X86_REG_RDX: case X86_REG_EDX: case X86_REG_DX: case X86_REG_DL: case X86_REG_DH:
-	case X86_REG_RCX: case X86_REG_ECX: case X86_REG_CX: case X86_REG_CL: case X86_REG_CH:
-	case X86_REG_R8: case X86_REG_R8D: case X86_REG_R8W: case X86_REG_R8B:
-	case X86_REG_R9: case X86_REG_R9D: case X86_REG_R9W: case X86_REG_R9B:
 	case X86_REG_RIP: case X86_REG_EIP: case X86_REG_IP:
 	case X86_REG_FS: case X86_REG_GS: case X86_REG_SS:
 	case X86_REG_CS: case X86_REG_DS: case X86_REG_ES:
 		return true;
+	case X86_REG_RDI: case X86_REG_EDI: case X86_REG_DI: case X86_REG_DIL:
+		return nargs > 0;
+	case X86_REG_RSI: case X86_REG_ESI: case X86_REG_SI: case X86_REG_SIL:
+		return nargs > 1;
+	case X86_REG_RDX: case X86_REG_EDX: case X86_REG_DX: case X86_REG_DL: case X86_REG_DH:
+		return nargs > 2;
+	case X86_REG_RCX: case X86_REG_ECX: case X86_REG_CX: case X86_REG_CL: case X86_REG_CH:
+		return nargs > 3;
+	case X86_REG_R8: case X86_REG_R8D: case X86_REG_R8W: case X86_REG_R8B:
+		return nargs > 4;
+	case X86_REG_R9: case X86_REG_R9D: case X86_REG_R9W: case X86_REG_R9B:
+		return nargs > 5;
 	default:
 		return false;
 	}
@@ -489,7 +496,7 @@ static bool is_protected_reg(unsigned int reg)
  * flow alone (flags-only test/cmp, endbr64, nops, register moves into scratch registers).
  * When capstone's description is incomplete we lean towards "harmful": the cost of a wrong
  * "harmful" is a slow probe, the cost of a wrong "harmless" is wrong arguments. */
-static bool is_harmful(csh cs, const cs_insn *in)
+static bool is_harmful(csh cs, const cs_insn *in, int nargs)
 {
 	static const uint8_t groups[] = { CS_GRP_JUMP, CS_GRP_CALL, CS_GRP_RET, CS_GRP_INT,
 					  CS_GRP_IRET, CS_GRP_PRIVILEGE, CS_GRP_BRANCH_RELATIVE };
@@ -518,7 +525,7 @@ static bool is_harmful(csh cs, const cs_insn *in)
 	if (cs_regs_access(cs, in, rd, &nrd, wr, &nwr) != CS_ERR_OK)
 		return true;
 	for (i = 0; i < nwr; i++)
-		if (is_protected_reg(wr[i]))
+		if (is_protected_reg(wr[i], nargs))
 			return true;
 
 	for (i = 0; i < x->op_count; i++) {
@@ -584,7 +591,7 @@ static void insn_text(const cs_insn *in, char *buf, size_t size)
  * Returns the number of prologue instructions, or -errno.
  */
 static int decode_function(struct ht_elf_syms *e, const uint8_t *code, size_t len,
-			   uint64_t start, struct pro_insn *pro, uint64_t *lowest)
+			   uint64_t start, int nargs, struct pro_insn *pro, uint64_t *lowest)
 {
 	const uint8_t *p = code;
 	uint64_t addr = start;
@@ -618,7 +625,7 @@ static int decode_function(struct ht_elf_syms *e, const uint8_t *code, size_t le
 			q->addr = in->address;
 			q->size = in->size;
 			q->emulated = elf_syms__kernel_emulates(in->bytes, in->size);
-			q->harmful = is_harmful(e->cs, in);
+			q->harmful = is_harmful(e->cs, in, nargs);
 			insn_text(in, q->text, sizeof(q->text));
 		}
 
@@ -645,6 +652,12 @@ static int decode_function(struct ht_elf_syms *e, const uint8_t *code, size_t le
 }
 
 int elf_syms__probe_site(struct ht_elf_syms *e, const char *name, struct ht_probe_site *out)
+{
+	return elf_syms__probe_site_args(e, name, 6, out);
+}
+
+int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs,
+			      struct ht_probe_site *out)
 {
 	struct pro_insn pro[SCAN_INSNS];
 	const struct load_seg *seg;
@@ -678,7 +691,7 @@ int elf_syms__probe_site(struct ht_elf_syms *e, const char *name, struct ht_prob
 	err = ensure_capstone(e);
 	if (err)
 		return err;
-	n = decode_function(e, e->image + off, len, s->addr, pro, &lowest);
+	n = decode_function(e, e->image + off, len, s->addr, nargs, pro, &lowest);
 	if (n < 0)
 		return n;
 	if (n == 0)

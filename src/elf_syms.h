@@ -62,6 +62,12 @@ int elf_syms__probe_site(struct ht_elf_syms *e, const char *name, struct ht_prob
  * 0f 1f 44 00 00, which 6.18 further rewrites into a call to its uprobe trampoline). */
 bool elf_syms__kernel_emulates(const uint8_t *insn, size_t len);
 
+/* The same, when the probe reads only the first nargs integer argument registers (free
+ * needs rdi alone): instructions writing the others may come before the site, which lets
+ * e.g. jemalloc's free be probed on an emulated jne instead of a single-stepped mov. */
+int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs,
+			      struct ht_probe_site *out);
+
 /* ELF type: true for ET_DYN (PIE or shared library). */
 bool elf_syms__is_dyn(const struct ht_elf_syms *e);
 

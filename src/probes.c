@@ -23,6 +23,20 @@ struct sym_def {
 	enum ht_fn fn;
 };
 
+/* Integer argument registers the BPF programs read for each kind of function. */
+static int args_read(enum ht_fn fn)
+{
+	switch (fn) {
+	case HT_FN_MALLOC: case HT_FN_VALLOC: case HT_FN_PVALLOC: case HT_FN_NEW:
+	case HT_FN_NEW_ALIGNED: case HT_FN_FREE: case HT_FN_DELETE:
+		return 1;
+	case HT_FN_CALLOC: case HT_FN_REALLOC: case HT_FN_ALIGNED_ALLOC: case HT_FN_MEMALIGN:
+		return 2;
+	default: /* posix_memalign, reallocarray */
+		return 3;
+	}
+}
+
 /* Index in this table = HT_FN_SYM() of the cookie; keep below 256 entries. */
 static const struct sym_def syms[] = {
 	{ "malloc", "malloc", HT_FN_MALLOC },
@@ -199,7 +213,7 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 			if (bound[s] || (rate && is_free_fn(syms[s].fn)) ||
 			    !elf_syms__defines(e, syms[s].sym))
 				continue;
-			err = elf_syms__probe_site(e, syms[s].sym, &st->ps);
+			err = elf_syms__probe_site_args(e, syms[s].sym, args_read(syms[s].fn), &st->ps);
 			if (err) {
 				log_warn("probes: cannot probe '%s' in '%s': %s", syms[s].sym,
 					 objects[o].path, strerror(-err));
