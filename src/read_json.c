@@ -574,6 +574,10 @@ struct ht_report *report__read_json(FILE *f, char *err, size_t errlen)
 	if (r)
 		return r;
 fail:
+	/* one line, whatever the file's keys and strings held */
+	for (char *c = err; errlen && *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
 	errno = EINVAL;
 	return NULL;
 }
