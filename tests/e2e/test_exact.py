@@ -187,3 +187,28 @@ def test_sanitized_collector_traces_exactly():
     assert r.rc == 0 and "Sanitizer" not in r.stderr, r.stderr
     p = r.proc()
     assert (p["alloc_count"], p["live_count"], p["live_bytes"]) == (13, 10, 108154)
+
+
+def test_preloaded_allocators_bind_first():
+    # LD_PRELOAD=jemalloc / tcmalloc: malloc and free are probed in the preloaded library
+    # (first in lookup order), not in libc, and the program's own figures stay exact.
+    import os
+    from lib import Skip
+    libs = [l for l in ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+                        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4") if os.path.exists(l)]
+    if not libs:
+        raise Skip("neither libjemalloc2 nor libtcmalloc-minimal4 installed")
+    for lib in libs:
+        r = launch([target("apis")], "-v", env={"LD_PRELOAD": lib})
+        assert r.rc == 0, r.stderr
+        probes = [l for l in r.stderr.splitlines() if "heaptap: probe " in l]
+        for fn in ("malloc", "free", "calloc", "realloc"):
+            line = next(l for l in probes if l.split()[2] == fn)
+            assert os.path.basename(lib) in line, (fn, line)
+        p = r.proc()
+        for fn, want in APIS.items():
+            if fn in ("memalign_kept", "aligned_alloc_kept"):
+                want = [(None, 1, want[0][2], 1, want[0][4])]  # separate functions here
+            got = sorted((s["alloc_count"], s["alloc_bytes"], s["live_count"], s["live_bytes"])
+                         for s in sites_with(p, fn))
+            assert got == sorted(w[1:] for w in want), (lib, fn, got, want)
