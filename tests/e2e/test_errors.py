@@ -2,7 +2,9 @@
 are odd but valid (stripped targets) traced as well as they can be."""
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 
 from lib import HEAPTAP, frames_of, launch, run_heaptap, target, tmp
 
@@ -50,8 +52,17 @@ def test_not_root():
     except KeyError:
         from lib import Skip
         raise Skip("no user nobody")
-    r = subprocess.run([HEAPTAP, "--", "/bin/true"], capture_output=True, text=True,
-                       user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], timeout=60)
+    # The checkout may sit under a directory only root can enter (a mktemp dir in CI):
+    # give nobody a copy it can execute.
+    d = tempfile.mkdtemp()
+    try:
+        os.chmod(d, 0o755)
+        exe = os.path.join(d, "heaptap")
+        shutil.copy(HEAPTAP, exe)
+        r = subprocess.run([exe, "--", "/bin/true"], capture_output=True, text=True, cwd=d,
+                           user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], timeout=60)
+    finally:
+        shutil.rmtree(d)
     one_line_error(r, 1, "cannot load BPF programs")
     assert "run as root" in r.stderr
 
