@@ -32,7 +32,8 @@ $(BENCH_DIR):
 # Benchmarks report; they never fail the test suite.  BENCH_ARGS passes options to run.py
 # (python3 bench/run.py --help).
 bench: heaptap bench-build
-	python3 bench/run.py $(BENCH_ARGS)
+	HEAPTAP_BENCH_CMD='make bench$(if $(BENCH_ARGS), BENCH_ARGS="$(BENCH_ARGS)")' \
+		python3 bench/run.py $(BENCH_ARGS)
 
 .PHONY: bench bench-build
 -include $(BENCH_DIR)/collector_bench.d

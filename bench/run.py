@@ -92,7 +92,16 @@ def machine():
         "kernel": platform.release(),
         "cpu": "%s, %d vCPUs" % (model, os.cpu_count() or 0),
         "bpftrace": first_line(["bpftrace", "--version"]),
+        "load": loadavg(),
     }
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def first_line(argv):
@@ -372,6 +381,50 @@ def summary_lines(summary):
     return out
 
 
+def sustained_section(b, summary):
+    secs = b.args.sustained
+    ncpu = os.cpu_count() or 1
+    out = ["**Sustained rate** — `malloc_pairs 2000 2 %d` (2 threads of malloc+free pairs, "
+           "as fast as they go) under heaptap for %d s; workload CPU is its own user+sys per "
+           "pair, CPU busy the workload's and heaptap's CPU over the elapsed time "
+           "(%d CPUs here):" % (secs, secs, ncpu), "",
+           "| mode | pairs/s | records/s | ring drops | other losses | workload CPU µs/pair "
+           "| CPU busy | heaptap CPU % of one CPU | heaptap CPU ns/record | heaptap peak RSS MiB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    modes = [("live", [])]
+    if b.supported["rate"][0]:
+        modes.append(("rate", ["--mode", "rate"]))
+    for label, extra in modes:
+        r = b.sustained(extra, label)
+        if not r.ok:
+            out.append("| %s | failed: %s |" % (label, r.error) + " |" * 8)
+            continue
+        lo = r.json.get("loss", {})
+        other = sum(v for k, v in lo.items()
+                    if k not in ("ringbuf_drops", "nested_calls_folded", "unknown_frees",
+                                 "stacks_truncated"))
+        el = r.json.get("elapsed_s") or r.wall_s
+        events = r.json.get("events", 0)
+        out.append("| %s | %.0f | %.0f | %d | %d | %.2f | %.2f | %.1f | %s | %s%.0f |" % (
+            label, r.ops / el, events / el, lo.get("ringbuf_drops", 0), other,
+            r.work_cpu_s / r.ops * 1e6, (r.work_cpu_s + r.tracer_cpu_s) / el,
+            r.tracer_cpu_s / el * 100,
+            fmt(r.tracer_cpu_s * 1e9 / events if events else None, ".0f"),
+            "" if r.rss_exact else "≥", (r.tracer_rss_kb or 0) / 1024))
+    out.append("")
+    floors = dict(summary).get("malloc 2T", {})
+    fl, fr = floors.get("floor-live"), floors.get("floor-rate")
+    if fl and fr:
+        out.append("Ceiling: with empty programs at live mode's probe sites a malloc+free pair "
+                   "costs %.1f µs of CPU here (%.1f µs at rate mode's), so %d CPUs can push at "
+                   "most ~%.0f k live-mode records/s (2 per pair), or ~%.0f k rate-mode records/s "
+                   "(1 per pair), through uprobes, before the program does anything and with "
+                   "nothing left for the program being traced." % (
+                       fl, fr, ncpu, 2 * ncpu * 1e3 / fl, ncpu * 1e3 / fr))
+        out.append("")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=5, help="repetitions (median; default 5)")
@@ -392,8 +445,9 @@ def main():
     if os.environ.get("HEAPTAP_BENCH_CMD"):
         cmdline = os.environ["HEAPTAP_BENCH_CMD"]
     info = machine()
-    out = ["Measured %s on Linux %s, %s; %s.  Command: `%s`." % (
-        info["date"], info["kernel"], info["cpu"], info["bpftrace"], cmdline), ""]
+    out = ["Measured %s on Linux %s, %s; %s; load average at start %s, at end {load_end}.  "
+           "Command: `%s`." % (info["date"], info["kernel"], info["cpu"], info["bpftrace"],
+                               info["load"], cmdline), ""]
 
     if os.geteuid() != 0:
         log("bench: needs root (BPF); nothing measured")
@@ -404,6 +458,7 @@ def main():
     b = Bench(args)
     started = time.monotonic()
     b.probe_configs()
+    summary = []
 
     if not args.no_overhead:
         wls, configs, results = b.overhead()
@@ -428,31 +483,7 @@ def main():
         out.append("")
 
     if args.sustained > 0:
-        out.append("**Sustained rate** — `malloc_pairs 2000 2 %d` (2 threads, malloc+free "
-                   "pairs) under heaptap for %d s:" % (args.sustained, args.sustained))
-        out.append("")
-        out.append("| mode | pairs/s | records/s | ring drops | other losses | tracer CPU % of "
-                   "one CPU | tracer CPU ns/record | tracer peak RSS MiB |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-        modes = [("live", [])]
-        if b.supported["rate"][0]:
-            modes.append(("rate", ["--mode", "rate"]))
-        for label, extra in modes:
-            r = b.sustained(extra, label)
-            if not r.ok:
-                out.append("| %s | failed: %s | | | | | | |" % (label, r.error))
-                continue
-            lo = r.json.get("loss", {})
-            other = sum(v for k, v in lo.items()
-                        if k not in ("ringbuf_drops", "nested_calls_folded", "unknown_frees",
-                                     "stacks_truncated"))
-            el = r.json.get("elapsed_s") or r.wall_s
-            events = r.json.get("events", 0)
-            out.append("| %s | %.0f | %.0f | %d | %d | %.1f | %s | %s%.0f |" % (
-                label, r.ops / el, events / el, lo.get("ringbuf_drops", 0), other,
-                r.tracer_cpu_s / el * 100, fmt(r.tracer_cpu_s * 1e9 / events if events else None, ".0f"),
-                "" if r.rss_exact else "≥", (r.tracer_rss_kb or 0) / 1024))
-        out.append("")
+        out += sustained_section(b, summary)
 
     if not args.no_collector:
         rows, err = b.collector()
@@ -474,6 +505,7 @@ def main():
 
     shutil.rmtree(b.tmp, ignore_errors=True)
     log("bench: %.0f s" % (time.monotonic() - started))
+    out[0] = out[0].replace("{load_end}", loadavg())
     text = "\n".join(out).rstrip() + "\n"
     sys.stdout.write(text)
     os.makedirs(BENCH_DIR, exist_ok=True)
