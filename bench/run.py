@@ -41,6 +41,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH_DIR = os.path.join(ROOT, "build", "bench")
 LIVE_BT = os.path.join(ROOT, "bench", "live.bt")
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"  # the path live.bt probes
+BT_LIBDIR = os.path.join(BENCH_DIR, "bt-lib")
 RUN_TIMEOUT = 600  # seconds; a run that takes longer is killed and reported as failed
 
 # name, argv (relative to build/bench), what one op is.  Sizes chosen so a traced run
@@ -207,6 +209,37 @@ class Bench:
         self.json_path = os.path.join(self.tmp, "report.json")
         self.supported = {}   # config name -> (True, uses_json) or (False, note)
         self.env_bt = dict(os.environ, BPFTRACE_MAP_KEYS_MAX="1048576")
+        self.bt_script = self.private_libc_script()
+
+    def private_libc_script(self):
+        """
+        bpftrace 0.17 attaches uprobes to the library file for every process, even with -c
+        or -p: on a shared machine every malloc anywhere would trap while it runs.  So the
+        workload it traces loads a private copy of libc (LD_LIBRARY_PATH) and the script
+        probes the copy: same code, same traps, only this process pays them.
+        """
+        try:
+            os.makedirs(BT_LIBDIR, exist_ok=True)
+            copy = os.path.join(BT_LIBDIR, "libc.so.6")
+            real = os.path.realpath(LIBC)
+            if not os.path.exists(copy) or os.path.getmtime(copy) < os.path.getmtime(real):
+                shutil.copy2(real, copy + ".tmp")
+                os.replace(copy + ".tmp", copy)
+            with open(LIVE_BT) as f:
+                text = f.read()
+            script = os.path.join(self.tmp, "live.bt")
+            with open(script, "w") as f:
+                f.write(text.replace(LIBC, copy))
+            return script
+        except OSError as e:
+            log("bench: no private libc copy (%s): bpftrace probes the shared one" % e)
+            return None
+
+    def bpftrace_argv(self, cmd):
+        if not self.bt_script:
+            return ["bpftrace", LIVE_BT, "-c", shlex.join(cmd)]
+        return ["bpftrace", self.bt_script, "-c",
+                shlex.join(["/usr/bin/env", "LD_LIBRARY_PATH=" + BT_LIBDIR] + cmd)]
 
     def heaptap_argv(self, extra, cmd, use_json):
         argv = [self.args.heaptap, "-q"] + extra
@@ -218,7 +251,7 @@ class Bench:
         if name == "untraced":
             return cmd, None, False
         if name == BPFTRACE:
-            return ["bpftrace", LIVE_BT, "-c", shlex.join(cmd)], self.env_bt, True
+            return self.bpftrace_argv(cmd), self.env_bt, True
         _, use_json = self.supported[name]
         return self.heaptap_argv(extra, cmd, use_json), None, True
 
@@ -230,7 +263,7 @@ class Bench:
                 self.supported[name] = (True, False)
                 continue
             if name == BPFTRACE:
-                r = execute(["bpftrace", LIVE_BT, "-c", shlex.join(tiny)], env=self.env_bt)
+                r = execute(self.bpftrace_argv(tiny), env=self.env_bt)
                 self.supported[name] = (True, False) if r.ok else (False, "bpftrace: " + r.error)
                 continue
             note = ""
