@@ -591,7 +591,9 @@ int report__write_pprof(const struct ht_report *r, FILE *f)
 			add_sample(&pp, p, &r->procs[p].sites[i]);
 	mappings(&pp, &tail, total);
 	pb_int(&tail, PROFILE_TIME_NANOS, (int64_t)r->start_unix_ns);
-	pb_int(&tail, PROFILE_DURATION_NANOS, (int64_t)(r->elapsed_s * 1e9));
+	/* a report read from a file can hold any double: keep the conversion defined */
+	if (r->elapsed_s > 0 && r->elapsed_s < 9e9)
+		pb_int(&tail, PROFILE_DURATION_NANOS, (int64_t)(r->elapsed_s * 1e9));
 	value_type(&pp, &tail, PROFILE_PERIOD_TYPE, "space", "bytes");
 	pb_int(&tail, PROFILE_PERIOD, r->sample_bytes ? (int64_t)r->sample_bytes : 1);
 	pb_int(&tail, PROFILE_DEFAULT_SAMPLE_TYPE, S(&pp, "inuse_space"));
