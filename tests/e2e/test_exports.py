@@ -311,6 +311,24 @@ def test_svg_inverted_and_count_units():
         assert title.endswith("13 allocations, 100.00%"), title
 
 
+def test_svg_escapes_names():
+    # markup characters, a control character and bytes that are not UTF-8 in names
+    base = load_json(os.path.join(ROOT, "tests", "fuzz", "corpus", "inline-compact.json"))
+    frames = base["processes"][0]["sites"][0]["frames"]
+    frames[0]["function"] = "op<&>\"'\u0001]]>"
+    data = json.dumps(base).encode().replace(b'"t.c"', b'"t\xff\xc3.c"')
+    src, svg = tmp("exports-escape.json"), tmp("exports-escape.svg")
+    with open(src, "wb") as f:
+        f.write(data)
+    r = report_cmd("-q", "-o", svg, src)
+    assert r.returncode == 0, r.stderr
+    _, frames = svg_frames(svg)
+    names = [g.get("data-n") for g in frames]
+    assert "op<&>\"' ]]>" in names, names
+    title = frames[names.index("op<&>\"' ]]>")].find(f"{SVG_NS}title").text
+    assert "t\ufffd\ufffd.c:5" in title, title
+
+
 # --- JSON -> heaptap report ------------------------------------------------------------
 
 def test_report_reproduces_session_outputs():
