@@ -142,7 +142,8 @@ static void add_alloc(struct replay *r, struct sim *s, uint64_t old_addr)
 	size_t len = HT_ALLOC_REC_FIXED_SIZE + DEPTH * sizeof(uint64_t);
 	struct ht_alloc_rec *rec = append_rec(r, len);
 	/* Skewed stack choice: low ids are hot. */
-	uint64_t stack = rnd(&s->rng) % (rnd(&s->rng) % NSTACKS + 1);
+	uint64_t bound = rnd(&s->rng) % NSTACKS + 1;
+	uint64_t stack = rnd(&s->rng) % bound;
 	uint64_t size = 16 + rnd(&s->rng) % 2048;
 
 	rec->hdr.type = HT_REC_ALLOC;

@@ -170,7 +170,8 @@ int main(int argc, char **argv)
 		size_t linelen = 64 + r % (1024 - 64 + 1);
 		char *line = xmalloc(linelen);
 		/* Skewed: small ids are drawn far more often than large ones. */
-		unsigned long long id = bench_rand(&seed) % (bench_rand(&seed) % 50000 + 1);
+		unsigned long long bound = bench_rand(&seed) % 50000 + 1;
+		unsigned long long id = bench_rand(&seed) % bound;
 		int klen = snprintf(key, sizeof(key), "tenant-%llu/object/%0*llu", id % 97,
 				    (int)(id % 40), id);
 		struct entry *e;
