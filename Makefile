@@ -57,7 +57,7 @@ $(SKEL): $(BUILD)/heaptap.bpf.o
 	$(BPFTOOL) gen skeleton $< name heaptap > $@
 
 $(BUILD)/unit/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/unit
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 $(BUILD)/src $(BUILD)/bpf $(BUILD)/unit:
 	mkdir -p $@
@@ -67,6 +67,8 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
 -include tests/targets/targets.mk
+-include tests/fuzz/fuzz.mk
+-include bench/bench.mk
 
 deps:
 	scripts/install-deps.sh build
@@ -83,7 +85,7 @@ demo:
 	./heaptap -o demo.folded -- $(TARGET_DIR)/demo
 
 clean:
-	rm -rf build build-san heaptap demo.folded
+	rm -rf build build-san build-fuzz heaptap demo.folded
 
 .PHONY: all deps test demo clean vmlinux targets
 -include $(OBJS:.o=.d) $(patsubst %,%.d,$(UNIT_BINS))

@@ -27,6 +27,26 @@ void report__frame_label(const struct ht_rframe *f, char *buf, size_t len)
 	snprintf(buf, len, "%s+0x%llx", base ? base + 1 : f->module, (unsigned long long)f->offset);
 }
 
+uint64_t report__site_value(const struct ht_report *r, const struct ht_rsite *s,
+			    enum ht_metric m)
+{
+	bool aged = r->min_age_s > 0; /* the live view honours --min-age */
+
+	switch (m) {
+	case HT_METRIC_LIVE_BYTES:
+		return aged ? s->aged_bytes : s->c.live_bytes;
+	case HT_METRIC_LIVE_COUNT:
+		return aged ? s->aged_count : s->c.live_count;
+	case HT_METRIC_ALLOC_BYTES:
+		return s->c.alloc_bytes;
+	case HT_METRIC_ALLOC_COUNT:
+		return s->c.alloc_count;
+	case HT_METRIC_PEAK:
+		return s->peak_bytes;
+	}
+	return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;

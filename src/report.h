@@ -133,6 +133,11 @@ int report__write_svg(const struct ht_report *r, FILE *f, enum ht_metric metric,
  * in err ("line 3: expected ':'", "unsupported version 7"). */
 struct ht_report *report__read_json(FILE *f, char *err, size_t errlen);
 
+/* A site's value for a metric (the live metrics count only blocks older than min_age_s
+ * when the report has one). */
+uint64_t report__site_value(const struct ht_report *r, const struct ht_rsite *s,
+			    enum ht_metric m);
+
 /* The label a frame has in folded output and compact text: function, or module+0xoff. */
 void report__frame_label(const struct ht_rframe *f, char *buf, size_t len);
 

@@ -9,23 +9,6 @@
 
 #include "report.h"
 
-static uint64_t metric_value(const struct ht_rsite *s, enum ht_metric m, bool aged)
-{
-	switch (m) {
-	case HT_METRIC_LIVE_BYTES:
-		return aged ? s->aged_bytes : s->c.live_bytes;
-	case HT_METRIC_LIVE_COUNT:
-		return aged ? s->aged_count : s->c.live_count;
-	case HT_METRIC_ALLOC_BYTES:
-		return s->c.alloc_bytes;
-	case HT_METRIC_ALLOC_COUNT:
-		return s->c.alloc_count;
-	case HT_METRIC_PEAK:
-		return s->peak_bytes;
-	}
-	return 0;
-}
-
 /* ';' separates frames and the last ' ' the value: keep them out of names. */
 static void put_frame(FILE *f, const char *s)
 {
@@ -42,7 +25,7 @@ int report__write_folded(const struct ht_report *r, FILE *f, enum ht_metric metr
 
 		for (uint32_t i = 0; i < rp->nsites; i++) {
 			const struct ht_rsite *s = &rp->sites[i];
-			uint64_t v = metric_value(s, metric, r->min_age_s > 0);
+			uint64_t v = report__site_value(r, s, metric);
 
 			if (!v)
 				continue;

@@ -61,23 +61,6 @@ struct tree {
 	uint32_t max_depth;
 };
 
-static uint64_t metric_value(const struct ht_rsite *s, enum ht_metric m, bool aged)
-{
-	switch (m) {
-	case HT_METRIC_LIVE_BYTES:
-		return aged ? s->aged_bytes : s->c.live_bytes;
-	case HT_METRIC_LIVE_COUNT:
-		return aged ? s->aged_count : s->c.live_count;
-	case HT_METRIC_ALLOC_BYTES:
-		return s->c.alloc_bytes;
-	case HT_METRIC_ALLOC_COUNT:
-		return s->c.alloc_count;
-	case HT_METRIC_PEAK:
-		return s->peak_bytes;
-	}
-	return 0;
-}
-
 static bool metric_is_bytes(enum ht_metric m)
 {
 	return m != HT_METRIC_LIVE_COUNT && m != HT_METRIC_ALLOC_COUNT;
@@ -712,7 +695,7 @@ int report__write_svg(const struct ht_report *r, FILE *f, enum ht_metric metric,
 	for (uint32_t p = 0; p < r->nprocs; p++)
 		for (uint32_t i = 0; i < r->procs[p].nsites; i++) {
 			const struct ht_rsite *site = &r->procs[p].sites[i];
-			uint64_t v = metric_value(site, metric, r->min_age_s > 0);
+			uint64_t v = report__site_value(r, site, metric);
 
 			if (v && add_site(&t, r, &r->procs[p], site, v))
 				goto out;
