@@ -6,7 +6,7 @@ untraced; heaptap's floors (--mode floor-live / floor-rate: empty BPF programs a
 sites the real modes use); heaptap live, rate, and live with byte sampling; and bpftrace
 running bench/live.bt (the same job as live mode).  Every configuration of every workload
 runs once per repetition, the order rotating between repetitions, and the table shows
-medians.  Then a sustained-rate check (the 2-thread microbenchmark under heaptap for a
+medians (ratios: medians of the per-repetition ratios).  Then a sustained-rate check (the 2-thread microbenchmark under heaptap for a
 minute: what event rate uprobes reach here, and whether the ring buffer drops) and the
 collector replay benchmark (build/bench/collector_bench).
 
@@ -351,6 +351,18 @@ def loss(js):
     return js.get("loss", {}).get("ringbuf_drops", 0) if js else None
 
 
+def per_op_us(r):
+    return r.work_cpu_s / r.ops * 1e6 if r.ok else None
+
+
+def paired(results, wname, a, b):
+    """Per-repetition ratios a/b: runs of one repetition are seconds apart, so slow changes
+    in the machine's load cancel out, which they do not in a ratio of medians."""
+    ra, rb = results.get((wname, a), []), results.get((wname, b), [])
+    return [per_op_us(x) / per_op_us(y) for x, y in zip(ra, rb)
+            if x.ok and y.ok and per_op_us(y) > 0]
+
+
 def overhead_table(wls, configs, results):
     out = []
     out.append("| workload (op) | configuration | CPU µs/op | spread | × untraced | × floor "
@@ -361,8 +373,7 @@ def overhead_table(wls, configs, results):
     for wname, _, unit in wls:
         per_op = {}
         for name, _, _ in configs:
-            runs = [r for r in results[(wname, name)] if r.ok]
-            per_op[name] = med([r.work_cpu_s / r.ops * 1e6 for r in runs])
+            per_op[name] = med([per_op_us(r) for r in results[(wname, name)] if r.ok])
         for name, _, floor in configs:
             all_runs = results[(wname, name)]
             runs = [r for r in all_runs if r.ok]
@@ -371,9 +382,8 @@ def overhead_table(wls, configs, results):
                 out.append("| %s (%s) | %s | failed: %s | | | | | | | | |" % (
                     wname, unit, name, all_runs[0].error if all_runs else "?"))
                 continue
-            xs = [r.work_cpu_s / r.ops * 1e6 for r in runs]
+            xs = [per_op_us(r) for r in runs]
             m = per_op[name]
-            base = per_op.get("untraced")
             fl = per_op.get(floor) if floor else None
             spread = (max(xs) - min(xs)) / m * 100 if m else 0
             tcpu = med([r.tracer_cpu_s * 1e3 for r in runs]) if runs[0].tracer_cpu_s is not None else None
@@ -383,13 +393,13 @@ def overhead_table(wls, configs, results):
                 rss = max(r.tracer_rss_kb for r in runs) / 1024
                 exact = all(r.rss_exact for r in runs)
             js = [r.json for r in runs if r.json]
-            recs = med([j.get("events", 0) / r.ops for r, j in ((r, r.json) for r in runs) if j])
+            recs = med([r.json.get("events", 0) / r.ops for r in runs if r.json])
             drops = max(loss(j) for j in js) if js else None
             out.append("| %s (%s) | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 wname, unit, name, " (%d failed)" % failed if failed else "",
                 fmt(m, ".2f"), "%.0f%%" % spread,
-                fmt(m / base if base else None, ".1f"),
-                fmt(m / fl if fl else None, ".2f"),
+                fmt(med(paired(results, wname, name, "untraced")), ".0f"),
+                fmt(med(paired(results, wname, name, floor)) if floor else None, ".2f"),
                 fmt(m - fl if fl else None, ".2f"),
                 fmt(tcpu, ".0f"), ("" if exact else "≥") + fmt(rss, ".0f") if rss else "–",
                 fmt(recs, ".2f"), fmt(drops, "d")))
@@ -397,20 +407,21 @@ def overhead_table(wls, configs, results):
     return out, summary
 
 
-def summary_lines(summary):
+def summary_lines(wls, results):
     out = ["| workload | live / floor-live (target ≤ 1.25) | rate / floor-rate (≤ 1.3) "
            "| bpftrace / live (≥ 3) | live --sample 524288 / live |",
            "|---|---:|---:|---:|---:|"]
 
-    def ratio(a, b):
-        return "%.2f" % (a / b) if a is not None and b else "–"
+    def ratio(wname, a, b):
+        xs = paired(results, wname, a, b)
+        if not xs:
+            return "–"
+        return "%.2f (%.2f–%.2f)" % (med(xs), min(xs), max(xs))
 
-    for wname, p in summary:
+    for wname, _, _ in wls:
         out.append("| %s | %s | %s | %s | %s |" % (
-            wname, ratio(p.get("live"), p.get("floor-live")),
-            ratio(p.get("rate"), p.get("floor-rate")),
-            ratio(p.get(BPFTRACE), p.get("live")),
-            ratio(p.get("live --sample 524288"), p.get("live"))))
+            wname, ratio(wname, "live", "floor-live"), ratio(wname, "rate", "floor-rate"),
+            ratio(wname, BPFTRACE, "live"), ratio(wname, "live --sample 524288", "live")))
     return out
 
 
@@ -460,7 +471,7 @@ def sustained_section(b, summary):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=5, help="repetitions (median; default 5)")
+    ap.add_argument("--reps", type=int, default=7, help="repetitions (median; default 7)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply workload sizes")
     ap.add_argument("--only", action="append", help="workloads whose name contains this")
     ap.add_argument("--heaptap", default=os.path.join(ROOT, "heaptap"))
@@ -495,16 +506,18 @@ def main():
 
     if not args.no_overhead:
         wls, configs, results = b.overhead()
-        out.append("**Tracing overhead** — CPU time of the traced process per op (user+sys, "
-                   "median of %d interleaved runs; spread = (max−min)/median); × floor "
-                   "against the matching floor (empty BPF programs at the same probe sites); "
-                   "tracer CPU = the tracer's own (attach, draining, symbolization, report); "
-                   "records/op from heaptap's JSON `events`." % args.reps)
+        out.append("**Tracing overhead** — CPU time of the traced process per op (user+sys), "
+                   "median of %d interleaved runs; spread = (max−min)/median.  × untraced and "
+                   "× floor (the matching floor: empty BPF programs at the same probe sites) "
+                   "are medians of the ratios within each repetition, below with their "
+                   "min–max; above floor = difference of the medians.  Tracer CPU = the "
+                   "tracer's own (attach, draining, symbolization, report); records/op from "
+                   "heaptap's JSON `events`." % args.reps)
         out.append("")
         table, summary = overhead_table(wls, configs, results)
         out += table
         out.append("")
-        out += summary_lines(summary)
+        out += summary_lines(wls, results)
         skipped = [(n, note) for n, (ok, note) in b.supported.items() if not ok]
         for n, note in skipped:
             out.append("")
@@ -554,10 +567,20 @@ def update_readme(text):
     with open(path) as f:
         readme = f.read()
     head = "## Benchmarks\n"
-    intro = ("`make bench` (bench/run.py) measures what tracing costs a process: the workloads "
-             "in bench/workloads/ untraced, under heaptap's floors and modes, and under "
-             "bpftrace running bench/live.bt; then the event rate uprobes sustain here and the "
-             "collector's cost per record.  Latest run:\n\n")
+    intro = ("`make bench` (bench/run.py; `make bench BENCH_ARGS=--help` lists its options) "
+             "measures what tracing costs a process.  The workloads in bench/workloads/ run "
+             "untraced; under heaptap's floors (`--mode floor-live`, `floor-rate`: empty BPF "
+             "programs at the probe sites of live and rate mode, the cost of the traps "
+             "alone); under heaptap `live`, `rate` and `live --sample 524288`; and under "
+             "bpftrace running bench/live.bt, the same job as live mode written as a bpftrace "
+             "user would.  Every configuration runs once per repetition, interleaved; the "
+             "table shows medians.  Then a sustained-rate run of the 2-thread "
+             "microbenchmark and the collector's replay benchmark (bench/collector_bench.c).  "
+             "It takes about 10 minutes and never fails the build; "
+             "`BENCH_ARGS=--update-readme` rewrites this section.  The machine below is a "
+             "shared 2-vCPU VM where a uprobe trap costs several microseconds: compare ratios "
+             "within one run, and expect 10-30% spread between runs.\n\n"
+             "Latest run:\n\n")
     section = head + "\n" + intro + text
     i = readme.find("\n" + head)
     if i < 0:
