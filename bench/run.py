@@ -6,9 +6,10 @@ untraced; heaptap's floors (--mode floor-live / floor-rate: empty BPF programs a
 sites the real modes use); heaptap live, rate, and live with byte sampling; and bpftrace
 running bench/live.bt (the same job as live mode).  Every configuration of every workload
 runs once per repetition, the order rotating between repetitions, and the table shows
-medians (ratios: medians of the per-repetition ratios).  Then a sustained-rate check (the 2-thread microbenchmark under heaptap for a
-minute: what event rate uprobes reach here, and whether the ring buffer drops) and the
-collector replay benchmark (build/bench/collector_bench).
+medians (ratios: medians of the per-repetition ratios).  Then a sustained-rate check (the
+2-thread microbenchmark under heaptap for a minute: what event rate uprobes reach here, and
+whether the ring buffer drops) and the collector replay benchmark
+(build/bench/collector_bench).
 
 CPU time is the workload's own (user+sys from its getrusage at exit, printed on stderr by
 bench/workloads/report.h): uprobe traps and BPF programs run in its context and are
