@@ -35,6 +35,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 ht_max_depth = 64;  /* frames per stack (-D), <= HT_MAX_DEPTH */
 const volatile __u32 ht_mode = HT_MODE_LIVE;
 const volatile __u64 ht_sample_bytes = 0; /* mean bytes between samples; 0: every call */
+const volatile __u32 ht_unwind = HT_UNWIND_FP; /* enum ht_unwind */
+const volatile __u32 ht_stack_bytes = 8192;    /* user stack copied, <= HT_MAX_STACK_BYTES */
 /* Quantiles of the exponential distribution with mean ht_sample_bytes: a uniform pick is
  * an exponential draw (no floating point in BPF). */
 const volatile __u64 ht_exp_table[HT_EXP_TABLE];
@@ -93,13 +95,31 @@ struct {
 	__type(value, __u8);
 } ht_sampled SEC(".maps");
 
+/* Auto mode: the code ranges of each process that keep frame pointers (collector-written). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ht_fp_code);
+} ht_fp_code SEC(".maps");
+
+#define HT_PAGE 4096
+
+/* An ALLOC record at its largest: all frames, then the stack trailer at its largest, plus
+ * one page of slack the verifier needs (it cannot relate the offset of a copied chunk to
+ * the chunk's size, so it checks each at its own maximum). */
+struct ht_scratch_rec {
+	struct ht_alloc_rec rec;
+	__u8 trailer[sizeof(struct ht_ustack) + HT_MAX_STACK_BYTES + HT_PAGE];
+};
+
 /* Per-CPU scratch for the variable-length ALLOC record: built here, then copied into the
  * ring at its real size (a ring reservation must have a constant size). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ht_alloc_rec);
+	__type(value, struct ht_scratch_rec);
 } ht_scratch SEC(".maps");
 
 static __always_inline void count(__u32 which)
@@ -286,37 +306,145 @@ static __always_inline __u32 walk_fp(__u64 *frames, __u64 first, __u64 fp, __u32
 }
 
 /*
- * Sends an ALLOC record with the user stack starting at return address first (in a return
- * probe: the IP, already back in the caller; at entry: [rsp]) and continuing up the frame
- * pointer chain from fp (the caller's frame in both cases: the probe sites come before
- * the allocator touches %rbp).
+ * DWARF unwinding (--unwind dwarf|auto): copies the registers and the top of the user
+ * stack (ht_stack_bytes from %rsp up) into the trailer us, for the collector to unwind
+ * with CFI (DESIGN.md §4).  The copy goes page by page: a mapping ends on a page boundary,
+ * so the copy stops exactly where the stack's mapping does (the main thread's stack often
+ * ends less than ht_stack_bytes above a shallow frame).  Returns the bytes copied.
  */
-static __always_inline void emit_alloc(__u32 fn, __u64 addr, __u64 size, __u64 old_addr,
-				       __u64 first, __u64 fp)
+static __always_inline __u32 copy_ustack(struct ht_ustack *us, struct pt_regs *ctx,
+					 bool in_callee)
 {
-	__u32 zero = 0, depth = ht_max_depth, n;
-	struct ht_alloc_rec *r = bpf_map_lookup_elem(&ht_scratch, &zero);
-	bool truncated;
+	__u64 sp = PT_REGS_SP(ctx), want = ht_stack_bytes, copied = 0;
+	__u8 *bytes = (__u8 *)(us + 1);
 
-	if (!r)
+	us->regs[HT_REG_RIP] = PT_REGS_IP(ctx);
+	us->regs[HT_REG_RSP] = sp;
+	us->regs[HT_REG_RBP] = PT_REGS_FP(ctx);
+	us->regs[HT_REG_RBX] = ctx->bx;
+	us->regs[HT_REG_R12] = ctx->r12;
+	us->regs[HT_REG_R13] = ctx->r13;
+	us->regs[HT_REG_R14] = ctx->r14;
+	us->regs[HT_REG_R15] = ctx->r15;
+	us->flags = in_callee ? HT_US_IN_CALLEE : 0;
+	if (want > HT_MAX_STACK_BYTES)
+		want = HT_MAX_STACK_BYTES;
+	for (int i = 0; i < HT_MAX_STACK_BYTES / HT_PAGE + 1; i++) {
+		__u64 chunk;
+
+		if (copied >= want)
+			break;
+		chunk = HT_PAGE - ((sp + copied) & (HT_PAGE - 1));
+		if (chunk > want - copied)
+			chunk = want - copied;
+		/* Never true; tells the verifier the bounds it cannot derive. */
+		barrier_var(chunk);
+		barrier_var(copied);
+		if (chunk > HT_PAGE || copied > HT_MAX_STACK_BYTES)
+			break;
+		if (bpf_probe_read_user(bytes + copied, chunk, (void *)(sp + copied)))
+			break;
+		copied += chunk;
+	}
+	us->len = copied;
+	return copied;
+}
+
+struct fp_check {
+	const __u64 *frames;
+	const struct ht_fp_code *code;
+	bool holds;
+};
+
+/* bpf_loop callback: frame i of the chain lies in code that keeps frame pointers. */
+static long fp_check_frame(__u64 i, void *arg)
+{
+	struct fp_check *fc = arg;
+	/* addr - 1: the call instruction, inside the calling function */
+	__u64 addr = fc->frames[i & (HT_MAX_FRAMES - 1)] - 1;
+	const struct ht_fp_code *c = fc->code;
+
+	for (int j = 0; j < HT_MAX_FP_RANGES; j++) {
+		if (addr - c->start[j] < c->end[j] - c->start[j])
+			return 0; /* next frame */
+	}
+	fc->holds = false;
+	return 1; /* stop */
+}
+
+/*
+ * Auto mode: whether the frame-pointer chain holds as it is.  It does when every function
+ * it passes through, that is every frame but the outermost, set up %rbp as its frame
+ * pointer: the return addresses lie in code the collector found to keep frame pointers.
+ * A chain of one frame the depth cap did not cut broke at once: it never holds.  (The
+ * collector applies the same rule to records that come with a copy, unwind.c.)  bpf_loop
+ * keeps the verifier from walking every length of chain.
+ */
+static __always_inline bool fp_chain_holds(const __u64 *frames, __u32 n, bool truncated)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct fp_check fc = { .frames = frames, .holds = true };
+
+	if (n == 0 || (n == 1 && !truncated))
+		return false;
+	fc.code = bpf_map_lookup_elem(&ht_fp_code, &tgid);
+	if (!fc.code)
+		return false;
+	bpf_loop(n - 1, fp_check_frame, &fc, 0);
+	return fc.holds;
+}
+
+/*
+ * Sends an ALLOC record.  FP and auto: the user stack starting at return address first (in
+ * a return probe: the IP, already back in the caller; at entry: [rsp]) and continuing up
+ * the frame pointer chain from fp (the caller's frame in both cases: the probe sites come
+ * before the allocator touches %rbp).  DWARF and auto: the stack trailer, from the
+ * registers in ctx (in_callee: at the allocator's entry).
+ */
+static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 fn, __u64 addr, __u64 size,
+				       __u64 old_addr, __u64 first, __u64 fp, bool in_callee)
+{
+	__u32 zero = 0, depth = ht_max_depth, n = 0;
+	__u64 len = HT_ALLOC_REC_FIXED_SIZE;
+	struct ht_scratch_rec *sr = bpf_map_lookup_elem(&ht_scratch, &zero);
+	struct ht_alloc_rec *r;
+	bool truncated = false;
+
+	if (!sr)
 		return;
+	r = &sr->rec;
 	fill_hdr(&r->hdr, HT_REC_ALLOC, fn & 0xffff);
 	r->addr = addr;
 	r->size = size;
 	r->old_addr = old_addr;
 	if (depth > HT_MAX_DEPTH)
 		depth = HT_MAX_DEPTH;
-	n = walk_fp(r->frames, first, fp, depth, &truncated);
-	if (!n)
-		count(HT_CNT_STACK_ERRORS);
-	if (truncated) {
-		count(HT_CNT_STACK_TRUNCATED);
-		r->hdr.flags |= HT_F_TRUNCATED;
+	if (ht_unwind != HT_UNWIND_DWARF) {
+		n = walk_fp(r->frames, first, fp, depth, &truncated);
+		if (truncated)
+			r->hdr.flags |= HT_F_TRUNCATED;
 	}
+	n &= HT_MAX_FRAMES - 1;
 	r->hdr.nframes = n;
-	if (bpf_ringbuf_output(&ht_events, r,
-			       HT_ALLOC_REC_FIXED_SIZE + (n & (HT_MAX_FRAMES - 1)) * sizeof(__u64),
-			       BPF_RB_NO_WAKEUP)) {
+	len += n * sizeof(__u64);
+	if (ht_unwind == HT_UNWIND_DWARF ||
+	    (ht_unwind == HT_UNWIND_AUTO && !fp_chain_holds(r->frames, n, truncated))) {
+		struct ht_ustack *us = (void *)&r->frames[n];
+
+		/* The collector decides what is truncated, and counts it. */
+		if (!copy_ustack(us, ctx, in_callee) && !n)
+			count(HT_CNT_STACK_ERRORS);
+		r->hdr.flags |= HT_F_USTACK;
+		len += sizeof(*us) + us->len;
+	} else {
+		if (!n)
+			count(HT_CNT_STACK_ERRORS);
+		if (truncated)
+			count(HT_CNT_STACK_TRUNCATED);
+	}
+	if (len > sizeof(*sr)) /* cannot happen; bounds the size for the verifier */
+		return;
+	if (bpf_ringbuf_output(&ht_events, r, len, BPF_RB_NO_WAKEUP)) {
 		count(HT_CNT_RINGBUF_DROPS);
 		return;
 	}
@@ -403,7 +531,7 @@ int BPF_KRETPROBE(ht_alloc_return)
 	}
 	if (ret && c.sampled) {
 		remember_block(ret);
-		emit_alloc(c.fn, ret, c.size, c.ptr, PT_REGS_IP(ctx), PT_REGS_FP(ctx));
+		emit_alloc(ctx, c.fn, ret, c.size, c.ptr, PT_REGS_IP(ctx), PT_REGS_FP(ctx), false);
 	}
 	t->pending_delete_addr = 0;
 	return 0;
@@ -474,6 +602,6 @@ int BPF_KPROBE(ht_rate_entry)
 	}
 	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
 		caller = 0;
-	emit_alloc(fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx));
+	emit_alloc(ctx, fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx), true);
 	return 0;
 }

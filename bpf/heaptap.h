@@ -61,6 +61,30 @@ enum ht_mode {
 	HT_MODE_FLOOR = 2, /* every program returns at once: the cost of the traps alone */
 };
 
+/* How user stacks are taken (rodata ht_unwind, set before load; --unwind). */
+enum ht_unwind {
+	HT_UNWIND_FP = 0,    /* frame-pointer chain walked in BPF: frames[] only */
+	HT_UNWIND_DWARF = 1, /* no walk: a stack copy (struct ht_ustack) the collector unwinds */
+	HT_UNWIND_AUTO = 2,  /* the chain, and a stack copy unless ht_fp_code says it holds */
+};
+
+/* Cap on the user stack bytes one record carries (rodata ht_stack_bytes, --stack-bytes). */
+#define HT_MAX_STACK_BYTES 16384
+
+/*
+ * Auto mode: where a process's code keeps frame pointers (map `ht_fp_code`, key: tgid,
+ * written by the collector as it classifies the objects the process maps).  A frame-pointer
+ * chain whose frames but the outermost all lie in these ranges holds, and the probe sends
+ * it without a stack copy.  Up to HT_MAX_FP_RANGES objects per process; code in none of
+ * them gets a copy.
+ */
+#define HT_MAX_FP_RANGES 8
+
+struct ht_fp_code {
+	__u64 start[HT_MAX_FP_RANGES];  /* runtime address range [start, end) of an object; */
+	__u64 end[HT_MAX_FP_RANGES];    /* unused entries are empty (start == end) */
+};
+
 /* Byte sampling: entries of the table of exponential quantiles (rodata ht_exp_table). */
 #define HT_EXP_TABLE 4096
 
@@ -81,6 +105,7 @@ enum ht_counter {
 
 /* ht_hdr.flags */
 #define HT_F_TRUNCATED 0x1 /* the stack was longer than the depth cap */
+#define HT_F_USTACK 0x2    /* a struct ht_ustack follows frames[nframes] (DWARF, auto) */
 
 struct ht_hdr {
 	__u16 type;   /* enum ht_rec_type */
@@ -104,6 +129,37 @@ struct ht_alloc_rec {
 struct ht_free_rec {
 	struct ht_hdr hdr;
 	__u64 addr; /* address freed, never 0 */
+};
+
+/* Registers in struct ht_ustack.regs: what CFI needs to start unwinding the caller (the
+ * stack pointer, the IP, and the callee-saved registers a caller may keep values in). */
+enum ht_reg {
+	HT_REG_RIP = 0,
+	HT_REG_RSP,
+	HT_REG_RBP,
+	HT_REG_RBX,
+	HT_REG_R12,
+	HT_REG_R13,
+	HT_REG_R14,
+	HT_REG_R15,
+	HT_REG__COUNT,
+};
+
+/* ht_ustack.flags */
+#define HT_US_IN_CALLEE 0x1 /* taken at the allocator's entry probe: regs are inside the
+			     * allocator (rip is its probe site), whose frame the collector
+			     * unwinds and drops; else taken at its return, rip = the return
+			     * address in the caller */
+
+/*
+ * The trailer of an HT_F_USTACK record, right after frames[nframes] (8-byte aligned), then
+ * len bytes of user stack copied from regs[HT_REG_RSP] upwards.  len is below
+ * ht_stack_bytes when the copy reached the end of the mapped stack (or failed: 0).
+ */
+struct ht_ustack {
+	__u64 regs[HT_REG__COUNT]; /* user register values, indexed by enum ht_reg */
+	__u32 len;                 /* stack bytes that follow */
+	__u32 flags;               /* HT_US_* */
 };
 
 #define HT_ALLOC_REC_FIXED_SIZE ((unsigned long)&((struct ht_alloc_rec *)0)->frames)

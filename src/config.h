@@ -44,6 +44,12 @@ enum ht_trace_mode {
 	HT_TRACE_RATE,  /* allocation rates only: one entry probe per allocating call */
 };
 
+enum ht_unwind_mode {
+	HT_UNWIND_MODE_AUTO, /* DWARF for stacks through code without frame pointers, FP elsewhere */
+	HT_UNWIND_MODE_FP,   /* frame-pointer chains only (cheapest; wrong through no-FP code) */
+	HT_UNWIND_MODE_DWARF, /* every stack unwound from a stack copy with CFI */
+};
+
 struct ht_config {
 	pid_t pid;          /* -p; 0 when launching */
 	char **cmd;         /* -- CMD ARGS...; NULL when attaching */
@@ -59,6 +65,8 @@ struct ht_config {
 	int floor;          /* --mode floor-*: empty programs at the same sites (benchmarks) */
 	uint64_t sample_bytes; /* --sample: mean bytes between sampled allocations, 0 = all */
 	uint32_t max_depth; /* -D: user frames per stack */
+	enum ht_unwind_mode unwind; /* --unwind */
+	uint32_t stack_bytes; /* --stack-bytes: user stack copied per record (dwarf, auto) */
 	uint32_t ring_mb;   /* --ring-mb: ring buffer size, MiB (power of two) */
 	uint64_t max_blocks; /* --max-blocks: cap on live blocks tracked */
 	uint32_t drain_ms;  /* how often the ring buffer is drained */

@@ -10,28 +10,63 @@
 #include "procs.h"
 #include "stacks.h"
 #include "u64map.h"
+#include "unwind.h"
 
 _Static_assert(sizeof(struct ht_hdr) == 24, "ht_hdr layout");
 _Static_assert(sizeof(struct ht_free_rec) == 32, "ht_free_rec layout");
 _Static_assert(HT_ALLOC_REC_FIXED_SIZE == 48, "ht_alloc_rec layout");
+_Static_assert(sizeof(struct ht_ustack) == 72, "ht_ustack layout");
+
+/* Re-reads the process's map while it still lives, at most once per drain.  true if read. */
+static bool refresh_map(struct ht_events *ev, struct ht_proc_info *info)
+{
+	if (ev->refreshed_gen == ev->drain_gen + 1 && ev->refreshed_pid == (uint32_t)info->pid)
+		return false;
+	ev->refreshed_gen = ev->drain_gen + 1;
+	ev->refreshed_pid = info->pid;
+	return procs__refresh_map(info) == 0;
+}
 
 /*
  * A new stack whose frames fall outside the known modules means the process mapped
  * something since we last read its map (the libraries of a just-launched command, a
- * dlopen): read it again while the process still lives, at most once per drain.
+ * dlopen): read it again.
  */
 static void note_new_stack(struct ht_events *ev, uint32_t pid, const uint64_t *frames,
 			   uint32_t n)
 {
 	struct ht_proc_info *info = procs__get(ev->procs, pid);
 
-	if (!info || !procs__has_unmapped(info, frames, n))
-		return;
-	if (ev->refreshed_gen == ev->drain_gen + 1 && ev->refreshed_pid == pid)
-		return;
-	ev->refreshed_gen = ev->drain_gen + 1;
-	ev->refreshed_pid = pid;
-	procs__refresh_map(info);
+	if (info && procs__has_unmapped(info, frames, n))
+		refresh_map(ev, info);
+}
+
+/*
+ * The frames of a record that carries a stack copy (--unwind dwarf|auto), into out: the
+ * unwinder's choice of the probe's frame-pointer chain (frames, n) or the CFI unwinding of
+ * the copy.  An unwinding that stopped outside the known modules is tried once more with
+ * a fresh map (the process mapped something since it was read).
+ */
+static uint32_t unwind_record(struct ht_events *ev, const struct ht_alloc_rec *r,
+			      const struct ht_ustack *us, const uint64_t *frames, uint32_t n,
+			      uint64_t *out, bool *truncated)
+{
+	struct ht_unwind_input in = { .fp_frames = frames, .fp_n = n, .us = us,
+				      .fp_truncated = r->hdr.flags & HT_F_TRUNCATED,
+				      .stack = (const uint8_t *)(us + 1) };
+	struct ht_proc_info *info = procs__get(ev->procs, r->hdr.tgid);
+	bool unmapped;
+	uint32_t k;
+
+	if (!info) { /* ENOMEM: the probe's chain as it is */
+		memcpy(out, frames, n * sizeof(*out));
+		*truncated = in.fp_truncated;
+		return n;
+	}
+	k = unwinder__frames(ev->unwind, info, &in, out, truncated, &unmapped);
+	if (unmapped && refresh_map(ev, info))
+		k = unwinder__frames(ev->unwind, info, &in, out, truncated, &unmapped);
+	return k;
 }
 
 /*
@@ -124,11 +159,23 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 	const uint64_t *frames = (const void *)r->frames;
 	uint32_t n = r->hdr.nframes;
 	uint32_t before = stacks__count(ev->stacks), count;
-	uint64_t bytes;
+	bool truncated = r->hdr.flags & HT_F_TRUNCATED;
+	uint64_t bytes, unwound[HT_MAX_FRAMES];
+	size_t at = HT_ALLOC_REC_FIXED_SIZE + n * sizeof(uint64_t);
 	int64_t id;
 
-	if (n > HT_MAX_FRAMES || len < HT_ALLOC_REC_FIXED_SIZE + n * sizeof(uint64_t))
+	if (n > HT_MAX_FRAMES || len < at)
 		return -EINVAL;
+	if (r->hdr.flags & HT_F_USTACK) {
+		const struct ht_ustack *us = (const void *)((const uint8_t *)r + at);
+
+		if (len < at + sizeof(*us) || len - at - sizeof(*us) < us->len)
+			return -EINVAL;
+		if (ev->unwind) {
+			n = unwind_record(ev, r, us, frames, n, unwound, &truncated);
+			frames = unwound;
+		}
+	}
 	/* bpf_get_stack can end a chain with zero entries; they are not frames. */
 	while (n && !frames[n - 1])
 		n--;
@@ -136,8 +183,7 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 		ev->nested_skipped++;
 		return 0;
 	}
-	id = stacks__intern(ev->stacks, r->hdr.tgid, r->hdr.fn, r->hdr.flags & HT_F_TRUNCATED,
-			    frames, n);
+	id = stacks__intern(ev->stacks, r->hdr.tgid, r->hdr.fn, truncated, frames, n);
 	if (id < 0)
 		return (int)id;
 	if (stacks__count(ev->stacks) != before) {

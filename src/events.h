@@ -14,6 +14,7 @@ struct ht_heap;
 struct ht_stacks;
 struct ht_procs;
 struct ht_probes;
+struct ht_unwinder;
 
 struct ht_events {
 	struct ht_heap *heap;
@@ -32,6 +33,7 @@ struct ht_events {
 	uint64_t drain_gen;    /* bumped by the session per drain: maps refresh once a drain */
 	uint64_t refreshed_gen; /* drain_gen + 1 of the last map refresh, and whose */
 	uint32_t refreshed_pid;
+	struct ht_unwinder *unwind; /* records with a stack copy: NULL = use the FP chain only */
 };
 
 /* libbpf ring_buffer callback shape; ctx is a struct ht_events.  Always returns 0. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heaptap.h"
 #include "options.h"
 #include "outputs.h"
 
@@ -31,6 +32,8 @@ enum opt_id {
 	OPT_INVERTED,
 	OPT_MODE,
 	OPT_SAMPLE,
+	OPT_UNWIND,
+	OPT_STACK_BYTES,
 };
 
 struct opt_def {
@@ -61,6 +64,10 @@ static const struct opt_def opts[] = {
 	  "figures become scaled estimates" },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", "live view: only blocks at least SECONDS old (leaks)" },
 	{ "max-depth", OPT_DEPTH, "N", "user frames per stack, 1-126 (default 64)" },
+	{ "unwind", OPT_UNWIND, "HOW",
+	  "user stacks: auto (default: DWARF where the code has no frame pointers), fp, dwarf" },
+	{ "stack-bytes", OPT_STACK_BYTES, "N",
+	  "dwarf/auto: user stack bytes copied per sampled stack, 512-16384 (default 8192)" },
 	{ "top", OPT_TOP, "N", "call stacks per process in the text report (default 10, 0 = all)" },
 	{ "ring-mb", OPT_RING_MB, "MIB", "ring buffer size in MiB, a power of two (default 16)" },
 	{ "max-blocks", OPT_MAX_BLOCKS, "N", "cap on live blocks tracked (default 100000000)" },
@@ -213,6 +220,23 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 			return -1;
 		cfg->max_depth = v;
 		return 0;
+	case OPT_UNWIND:
+		if (!strcmp(arg, "auto"))
+			cfg->unwind = HT_UNWIND_MODE_AUTO;
+		else if (!strcmp(arg, "fp"))
+			cfg->unwind = HT_UNWIND_MODE_FP;
+		else if (!strcmp(arg, "dwarf"))
+			cfg->unwind = HT_UNWIND_MODE_DWARF;
+		else
+			return bad_value(id, arg, "one of auto, fp, dwarf");
+		return 0;
+	case OPT_STACK_BYTES:
+		if (parse_uint(id, arg, 512, HT_MAX_STACK_BYTES, &v))
+			return -1;
+		if (v % 8)
+			return bad_value(id, arg, "must be a multiple of 8");
+		cfg->stack_bytes = v;
+		return 0;
 	case OPT_TOP:
 		if (parse_uint(id, arg, 0, UINT32_MAX, &v))
 			return -1;
@@ -248,7 +272,7 @@ enum ht_parse_result options__parse(int argc, char **argv, struct ht_config *cfg
 	int c;
 
 	*cfg = (struct ht_config){ .max_depth = 64, .write.top = 10, .ring_mb = 16,
-				   .max_blocks = 100000000, .drain_ms = 10 };
+				   .max_blocks = 100000000, .drain_ms = 10, .stack_bytes = 8192 };
 	if (argc > 1 && !strcmp(argv[1], "report")) {
 		/* `heaptap report FILE ...`: the same options, minus what needs a target */
 		cfg->report_input = "";

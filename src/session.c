@@ -33,6 +33,7 @@
 #include "report.h"
 #include "session.h"
 #include "stacks.h"
+#include "unwind.h"
 
 struct session {
 	const struct ht_config *cfg;
@@ -82,6 +83,8 @@ static void read_loss(struct session *s, struct ht_loss *loss)
 	}
 	loss->bad_records = s->ev.bad_records + s->ev.nomem;
 	loss->bpf[HT_CNT_NESTED_SKIPPED] += s->ev.nested_skipped;
+	if (s->ev.unwind) /* with a stack copy, the collector decides what is truncated */
+		loss->bpf[HT_CNT_STACK_TRUNCATED] += unwinder__truncated(s->ev.unwind);
 }
 
 static struct ht_report *snapshot(struct session *s, bool final)
@@ -164,6 +167,10 @@ static int load_bpf(struct session *s)
 	s->skel->rodata->ht_mode = s->cfg->floor ? HT_MODE_FLOOR
 				   : s->cfg->mode == HT_TRACE_RATE ? HT_MODE_RATE : HT_MODE_LIVE;
 	s->skel->rodata->ht_sample_bytes = s->cfg->sample_bytes;
+	s->skel->rodata->ht_unwind = s->cfg->unwind == HT_UNWIND_MODE_FP      ? HT_UNWIND_FP
+				     : s->cfg->unwind == HT_UNWIND_MODE_DWARF ? HT_UNWIND_DWARF
+									: HT_UNWIND_AUTO;
+	s->skel->rodata->ht_stack_bytes = s->cfg->stack_bytes;
 	/* Quantiles (i + 1/2)/N of the exponential with mean R: a uniform index into this
 	 * table is an exponential draw, to within the table's resolution. */
 	for (int i = 0; i < HT_EXP_TABLE; i++)
@@ -348,6 +355,7 @@ int session__run(const struct ht_config *cfg)
 	s.ev.stacks = stacks__new();
 	s.ev.procs = procs__new();
 	s.ev.sample_bytes = cfg->sample_bytes;
+
 	s.ev.rng = 0x9e3779b97f4a7c15ull; /* fixed seed: a replay rounds the same way */
 	if (!s.ev.heap || !s.ev.stacks || !s.ev.procs) {
 		log_error("out of memory");
@@ -359,6 +367,12 @@ int session__run(const struct ht_config *cfg)
 	}
 	if (load_bpf(&s))
 		goto out;
+	if (cfg->unwind != HT_UNWIND_MODE_FP &&
+	    !(s.ev.unwind = unwinder__new(cfg->unwind, cfg->max_depth,
+					  bpf_map__fd(s.skel->maps.ht_fp_code)))) {
+		log_error("out of memory");
+		goto out;
+	}
 	s.pid = cfg->pid;
 	err = cfg->cmd ? launch_command(&s) : attach_running(&s);
 	if (err) {
@@ -394,6 +408,8 @@ int session__run(const struct ht_config *cfg)
 	}
 	if (s.target_gone && !s.launched)
 		log_info("process %d exited", s.pid);
+	if (s.ev.unwind)
+		unwinder__log_stats(s.ev.unwind);
 	code = final_outputs(&s) ? 1 : 0;
 	if (s.launched && s.child.exited && !code)
 		code = s.child.exit_code;
@@ -406,6 +422,7 @@ out:
 	stacks__free(s.ev.stacks);
 	procs__free(s.ev.procs);
 	events__clear(&s.ev);
+	unwinder__free(s.ev.unwind);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
 	if (s.pidfd >= 0)

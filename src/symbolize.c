@@ -302,6 +302,11 @@ err_out:
 	return NULL;
 }
 
+struct Dwfl *symbolizer__dwfl(struct ht_symbolizer *s)
+{
+	return s->dwfl;
+}
+
 void symbolizer__free(struct ht_symbolizer *s)
 {
 	size_t i;

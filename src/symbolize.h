@@ -45,6 +45,13 @@ int symbolizer__lookup(struct ht_symbolizer *s, uint64_t addr, bool is_return_ad
  */
 const char *symbolizer__demangle(struct ht_symbolizer *s, const char *name);
 
+/*
+ * The libdwfl session s looks addresses up in, every module of the map reported (borrowed,
+ * lives until symbolizer__free).  For the DWARF unwinder, which attaches its own thread
+ * state to it (dwfl_attach_state) and reads CFI through it.
+ */
+struct Dwfl *symbolizer__dwfl(struct ht_symbolizer *s);
+
 /* NULL-safe. */
 void symbolizer__free(struct ht_symbolizer *s);
 

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fp_detect: does an object keep frame pointers?
+ *
+ * How this works: code built with frame pointers opens (nearly) every function with
+ * `push %rbp; mov %rsp, %rbp` (after endbr64 under -fcf-protection; after the stack-bound
+ * check in Go); code built without them uses %rbp as an ordinary register and opens with
+ * other pushes or a `sub %rsp`, except for the few functions that need a frame pointer
+ * anyway (alloca, over-aligned locals).  So an even sample of function prologues, decoded
+ * with capstone, tells the two apart by a wide margin: >95% against <10% on Debian 12's
+ * libraries and our test targets.  A strict majority decides.
+ *
+ * Functions come from libdwfl's symbol table of the module (.symtab, else .dynsym, plus a
+ * separate debug file's when one is found), their bytes from the section of the main ELF
+ * file that holds them.  Left out: the C runtime's own startup functions (an FP-built
+ * program has a handful of them, never built with frame pointers, and a small program has
+ * few functions of its own), ".cold" parts (no prologue), and functions too small to
+ * have one.
+ */
+#include <capstone/capstone.h>
+#include <errno.h>
+#include <gelf.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fp_detect.h"
+
+#define PROLOGUE_INSNS 6 /* instructions searched for the frame setup (endbr64 not counted) */
+#define PROLOGUE_BYTES 40
+#define MIN_FN_BYTES 8
+
+/* crt1.o, crti.o and crtbegin.o functions linked into every program. */
+static const char *const runtime_fns[] = {
+	"_start",	       "_init",		    "_fini",
+	"deregister_tm_clones", "register_tm_clones", "__do_global_dtors_aux",
+	"frame_dummy",	       "__libc_csu_init",    "__libc_csu_fini",
+	"_dl_relocate_static_pie",
+};
+
+static bool is_runtime_fn(const char *name)
+{
+	for (size_t i = 0; i < sizeof(runtime_fns) / sizeof(runtime_fns[0]); i++)
+		if (!strcmp(name, runtime_fns[i]))
+			return true;
+	return strstr(name, ".cold") != NULL;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The runtime addresses of mod's candidate functions, sorted, without duplicates (aliases
+ * share an address).  *n = 0 when there are none. */
+static int function_addrs(Dwfl_Module *mod, uint64_t **out, size_t *n)
+{
+	int nsyms = dwfl_module_getsymtab(mod);
+	uint64_t *addrs;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (nsyms <= 1)
+		return 0;
+	addrs = malloc(nsyms * sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	for (int i = 1; i < nsyms; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
+
+		if (!name || GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < MIN_FN_BYTES ||
+		    shndx == SHN_UNDEF || shndx == (GElf_Word)-1 || is_runtime_fn(name))
+			continue;
+		addrs[k++] = addr;
+	}
+	if (k > 1)
+		qsort(addrs, k, sizeof(*addrs), cmp_addr);
+	*n = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!*n || addrs[*n - 1] != addrs[i])
+			addrs[(*n)++] = addrs[i];
+	*out = addrs;
+	return 0;
+}
+
+/* The code at runtime address addr, at most PROLOGUE_BYTES of it. */
+static const uint8_t *code_at(Dwfl_Module *mod, uint64_t addr, size_t *len)
+{
+	Dwarf_Addr off = addr, bias;
+	Elf_Scn *scn = dwfl_module_address_section(mod, &off, &bias);
+	Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
+
+	if (!data || !data->d_buf || off >= data->d_size)
+		return NULL;
+	*len = data->d_size - off < PROLOGUE_BYTES ? data->d_size - off : PROLOGUE_BYTES;
+	return (const uint8_t *)data->d_buf + off;
+}
+
+static bool sets_up_frame_pointer(csh cs, cs_insn *in, const uint8_t *code, size_t len,
+				  uint64_t addr)
+{
+	bool pushed_rbp = false;
+
+	for (int i = 0; i < PROLOGUE_INSNS && cs_disasm_iter(cs, &code, &len, &addr, in);) {
+		if (!strcmp(in->mnemonic, "endbr64"))
+			continue;
+		if (pushed_rbp && !strcmp(in->mnemonic, "mov") && !strcmp(in->op_str, "rbp, rsp"))
+			return true;
+		pushed_rbp = !strcmp(in->mnemonic, "push") && !strcmp(in->op_str, "rbp");
+		i++;
+	}
+	return false;
+}
+
+int fp_detect__module(Dwfl_Module *mod, unsigned max_samples, struct ht_fp_sample *out)
+{
+	struct ht_fp_sample s = { 0 };
+	uint64_t *addrs;
+	size_t n, picks;
+	cs_insn *in;
+	csh cs;
+	int err;
+
+	if (out)
+		*out = s;
+	err = function_addrs(mod, &addrs, &n);
+	if (err)
+		return err;
+	if (!n) {
+		free(addrs);
+		return -ENOENT;
+	}
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		free(addrs);
+		return -EINVAL;
+	}
+	in = cs_malloc(cs);
+	if (!in) {
+		cs_close(&cs);
+		free(addrs);
+		return -ENOMEM;
+	}
+	picks = n < max_samples ? n : max_samples;
+	for (size_t i = 0; i < picks; i++) {
+		uint64_t addr = addrs[i * n / picks];
+		const uint8_t *code;
+		size_t len;
+
+		code = code_at(mod, addr, &len);
+		if (!code)
+			continue;
+		s.sampled++;
+		s.with_fp += sets_up_frame_pointer(cs, in, code, len, addr);
+	}
+	cs_free(in, 1);
+	cs_close(&cs);
+	free(addrs);
+	if (out)
+		*out = s;
+	if (!s.sampled)
+		return -EINVAL;
+	return s.with_fp * 2 > s.sampled;
+}

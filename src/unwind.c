@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unwind: user stacks from stack copies, with libdwfl's CFI unwinder.
+ *
+ * How this works.  With --unwind dwarf|auto the probe sends, with each ALLOC record, the
+ * registers CFI needs (rip, rsp, rbp, rbx, r12-r15) and the top of the user stack (8 KiB by
+ * default, bpf/heaptap.bpf.c).  In the return probe these are the caller's registers right
+ * after the call returned: rip is the return address, so the first frame is already the
+ * direct caller; at the entry probe (rate mode) rip is inside the allocator, whose own
+ * frame is unwound like any other and then dropped.
+ *
+ * Per process we keep a libdwfl session over its module map (the symbolizer's, built from
+ * the same map, so the files are opened and checked the same way), with our own thread
+ * callbacks attached: set_initial_registers hands libdwfl the copied registers, and
+ * memory_read serves words from the copied bytes only.  CFI itself comes from the module
+ * files (.eh_frame, else .debug_frame), read by libdwfl.  The session is rebuilt when the
+ * process's map changes (a signature over its modules differs).
+ *
+ * Nothing is guessed.  A stack is "complete" only when the unwinder reached a frame whose
+ * CFI says there is no caller (_start, clone3).  It is truncated when: a read falls outside
+ * the copy (libdwfl then ends the walk as if the stack ended: we notice through
+ * memory_read); the next frame would come from libdwfl's frame-pointer fallback instead of
+ * CFI (code without CFI, or outside every module: the fallback guesses, we stop); a frame
+ * does not lie above the previous one; the depth cap.  The frames before the cut are kept.
+ *
+ * Auto mode: a frame-pointer chain is right as long as every function it passes through
+ * (every frame but the outermost) set up %rbp as its frame pointer; the outermost frame's
+ * code only decides whether the chain went on.  The probe walks the chain; the chain holds
+ * when every frame but the last lies in an object whose code keeps frame pointers
+ * (fp_detect.c, decided once per object, cached by build-id).  A chain of one frame that
+ * the depth cap did not cut never holds: nothing real is called from the root, so the walk
+ * broke at once.  The probe applies the rule itself, from the code ranges we give it per
+ * process (map ht_fp_code), and copies the stack only when the chain does not hold, or
+ * runs through code we have not classified yet; for such records we apply the rule again,
+ * classify what is new, update ht_fp_code, and keep the chain or unwind the copy.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+
+#include "fp_detect.h"
+#include "log.h"
+#include "procs.h"
+#include "symbolize.h"
+#include "u64map.h"
+#include "unwind.h"
+
+#define MAX_PROCS 16     /* processes with a libdwfl session at once (least recently used go) */
+#define FP_SAMPLES 256   /* function prologues sampled per object */
+#define DWARF_REG_RBX 3  /* x86-64 DWARF register numbers */
+#define DWARF_REG_RBP 6
+#define DWARF_REG_RSP 7
+#define DWARF_REG_R12 12
+#define DWARF_REG_RIP 16
+#define ENTRY_CODE_BYTES 64 /* ld.so's _start and _dl_start_user, up to the call _dl_init */
+
+/* Verdicts in the caches (0 is "absent" in u64map lookups, so 1 and 2). */
+#define V_NO_FP 1
+#define V_FP 2
+#define CFI_YES 1
+#define CFI_NO 2
+
+struct proc_state {
+	int pid;
+	uint64_t map_sig;          /* signature of the map the session was built from */
+	struct ht_symbolizer *sym; /* owns the libdwfl session */
+	Dwfl *dwfl;                /* borrowed from sym; NULL if it could not be set up */
+	struct ht_u64map cfi;      /* code address -> CFI_YES / CFI_NO */
+	uint64_t last_use;
+	uint64_t pushed_gen, pushed_sig; /* auto: what ht_fp_code was last written from */
+	/* The record being unwound, for the callbacks. */
+	const struct ht_unwind_input *in;
+	bool oob; /* a read fell outside the copied stack */
+};
+
+struct ht_unwinder {
+	enum ht_unwind_mode mode;
+	uint32_t max_depth;
+	struct proc_state *procs[MAX_PROCS];
+	uint64_t tick;
+	struct ht_u64map obj_verdict; /* build-id (or dev+inode) hash -> V_* */
+	struct ht_u64map map_verdict; /* (start, dev, inode) hash of a mapped module -> V_* */
+	uint64_t verdict_gen;         /* bumped when a mapped module is found to keep FP */
+	int fp_code_fd;               /* BPF map ht_fp_code, or -1 */
+	struct ht_unwind_stats st;
+};
+
+enum stop {
+	STOP_NONE,
+	STOP_DEPTH,
+	STOP_CFI,      /* the next frame would not come from CFI */
+	STOP_ROOT,     /* ... because this one is the process's entry code: complete */
+	STOP_UNMAPPED, /* a frame outside every known module */
+	STOP_ERROR,
+};
+
+struct walk {
+	struct proc_state *ps;
+	const struct ht_modmap *map;
+	uint64_t *out;
+	uint32_t n, max;
+	uint32_t seen;   /* frames visited, dropped ones included */
+	bool skip_first; /* the first frame is the allocator's own (entry probe) */
+	uint64_t last_sp;
+	enum stop why;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t nonzero(uint64_t h)
+{
+	return h ? h : 1;
+}
+
+static uint64_t map_signature(const struct ht_modmap *m)
+{
+	uint64_t h = u64_hash(m->n + 1);
+
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ht_module *mod = &m->mods[i];
+
+		h = u64_hash(h ^ mod->start) ^ u64_hash(mod->end ^ mod->bias);
+		h = u64_hash(h ^ mod->inode) ^ mod->dev;
+	}
+	return h;
+}
+
+/* ---- libdwfl thread callbacks: one "thread", the record being unwound ---- */
+
+static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	(void)dwfl;
+	(void)arg;
+	(void)thread_argp;
+	return 0; /* never iterated: dwfl_getthread_frames asks get_thread */
+}
+
+static bool cb_get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	(void)dwfl;
+	(void)tid;
+	*thread_argp = arg;
+	return true;
+}
+
+static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	struct proc_state *ps = arg;
+	const struct ht_ustack *us = ps->in->us;
+	uint64_t sp = us->regs[HT_REG_RSP];
+
+	(void)dwfl;
+	if (addr < sp || addr - sp > us->len || us->len - (addr - sp) < sizeof(*result)) {
+		ps->oob = true;
+		return false;
+	}
+	memcpy(result, ps->in->stack + (addr - sp), sizeof(*result));
+	return true;
+}
+
+static bool cb_set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+	struct proc_state *ps = arg;
+	const __u64 *r = ps->in->us->regs;
+	Dwarf_Word rbx = r[HT_REG_RBX], rip = r[HT_REG_RIP];
+	Dwarf_Word bp_sp[2] = { r[HT_REG_RBP], r[HT_REG_RSP] };
+	Dwarf_Word r12_15[4] = { r[HT_REG_R12], r[HT_REG_R13], r[HT_REG_R14], r[HT_REG_R15] };
+
+	/* Only these are known; CFI that needs another register fails instead of guessing. */
+	return dwfl_thread_state_registers(thread, DWARF_REG_RBX, 1, &rbx) &&
+	       dwfl_thread_state_registers(thread, DWARF_REG_RBP, 2, bp_sp) &&
+	       dwfl_thread_state_registers(thread, DWARF_REG_R12, 4, r12_15) &&
+	       dwfl_thread_state_registers(thread, DWARF_REG_RIP, 1, &rip);
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = cb_next_thread,
+	.get_thread = cb_get_thread,
+	.memory_read = cb_memory_read,
+	.set_initial_registers = cb_set_initial_registers,
+};
+
+/* ---- per-process sessions ---- */
+
+static void proc_drop_session(struct proc_state *ps)
+{
+	symbolizer__free(ps->sym); /* ends the Dwfl, which detaches our state */
+	ps->sym = NULL;
+	ps->dwfl = NULL;
+	u64map__clear(&ps->cfi);
+}
+
+static void proc_free(struct proc_state *ps)
+{
+	if (!ps)
+		return;
+	proc_drop_session(ps);
+	free(ps);
+}
+
+/* Builds the process's session from map.  ps->dwfl stays NULL if that fails (then every
+ * stack of the process is cut at its first frame, and counted). */
+static void proc_build(struct proc_state *ps, const struct ht_modmap *map)
+{
+	Dwfl *dwfl;
+
+	proc_drop_session(ps);
+	ps->map_sig = map_signature(map);
+	ps->sym = symbolizer__new(map);
+	if (!ps->sym) {
+		log_debug("unwind: pid %d: no libdwfl session: %s", ps->pid, strerror(errno));
+		return;
+	}
+	dwfl = symbolizer__dwfl(ps->sym);
+	if (!dwfl_attach_state(dwfl, NULL, ps->pid, &thread_callbacks, ps)) {
+		log_debug("unwind: pid %d: %s", ps->pid, dwfl_errmsg(-1));
+		return;
+	}
+	ps->dwfl = dwfl;
+}
+
+/* The process's state with a session matching its current map; NULL on ENOMEM. */
+static struct proc_state *proc_get(struct ht_unwinder *u, const struct ht_proc_info *info)
+{
+	struct proc_state *ps = NULL;
+	int slot = -1;
+
+	for (int i = 0; i < MAX_PROCS; i++) {
+		if (u->procs[i] && u->procs[i]->pid == info->pid) {
+			ps = u->procs[i];
+			break;
+		}
+		if (slot < 0 || !u->procs[i] ||
+		    (u->procs[slot] && u->procs[i]->last_use < u->procs[slot]->last_use))
+			slot = i;
+	}
+	if (!ps) {
+		ps = calloc(1, sizeof(*ps));
+		if (!ps)
+			return NULL;
+		ps->pid = info->pid;
+		proc_free(u->procs[slot]);
+		u->procs[slot] = ps;
+		ps->map_sig = ~map_signature(&info->map);
+	}
+	if (ps->map_sig != map_signature(&info->map)) {
+		uint64_t t0 = now_ns();
+
+		proc_build(ps, &info->map);
+		u->st.sessions++;
+		u->st.setup_ns += now_ns() - t0;
+	}
+	ps->last_use = ++u->tick;
+	return ps;
+}
+
+/* ---- auto: does the frame-pointer chain hold? ---- */
+
+static uint64_t object_key(const struct ht_module *m)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over the build-id */
+
+	if (!m->build_id[0])
+		return nonzero(u64_hash(m->dev ^ u64_hash(m->inode)));
+	for (const char *c = m->build_id; *c; c++) {
+		h ^= (unsigned char)*c;
+		h *= 0x100000001b3ULL;
+	}
+	return nonzero(h);
+}
+
+/* Whether the object m (mapped in info, holding code address addr) keeps frame pointers. */
+static int object_verdict(struct ht_unwinder *u, const struct ht_proc_info *info,
+			  const struct ht_module *m, uint64_t addr)
+{
+	uint64_t key = object_key(m), *v = u64map__get(&u->obj_verdict, key);
+	struct ht_fp_sample sample = { 0 };
+	struct proc_state *ps;
+	Dwfl_Module *dm;
+	int r = -ENOENT;
+
+	if (v)
+		return (int)*v;
+	ps = proc_get(u, info);
+	dm = ps && ps->dwfl ? dwfl_addrmodule(ps->dwfl, addr) : NULL;
+	if (dm) {
+		uint64_t t0 = now_ns();
+
+		r = fp_detect__module(dm, FP_SAMPLES, &sample);
+		u->st.setup_ns += now_ns() - t0;
+	}
+	log_info("unwind: %s %s frame pointers (%u of %u sampled prologues set them up)%s",
+		 m->path, r == 1 ? "keeps" : "lacks", sample.with_fp, sample.sampled,
+		 r < 0 ? ": cannot tell, treated as without" : "");
+	if (r == 1)
+		u->st.objects_fp++;
+	else
+		u->st.objects_nofp++;
+	if (u64map__put(&u->obj_verdict, key, r == 1 ? V_FP : V_NO_FP))
+		return V_NO_FP;
+	return r == 1 ? V_FP : V_NO_FP;
+}
+
+static uint64_t module_key(const struct ht_module *m)
+{
+	return nonzero(u64_hash(m->start ^ u64_hash(m->dev ^ u64_hash(m->inode))));
+}
+
+static bool keeps_fp(struct ht_unwinder *u, const struct ht_proc_info *info, uint64_t ret_addr)
+{
+	const struct ht_module *m = modmap__find(&info->map, ret_addr - 1);
+	uint64_t key, *v;
+	int verdict;
+
+	if (!m)
+		return false;
+	key = module_key(m);
+	v = u64map__get(&u->map_verdict, key);
+	if (v)
+		return *v == V_FP;
+	verdict = object_verdict(u, info, m, ret_addr - 1);
+	/* On ENOMEM: asked again next time. */
+	if (!u64map__put(&u->map_verdict, key, verdict) && verdict == V_FP)
+		u->verdict_gen++;
+	return verdict == V_FP;
+}
+
+/*
+ * Tells the probe where the process's code keeps frame pointers (ht_fp_code): chains
+ * through such code only are then sent without a stack copy.  Written again when a module
+ * was found to keep them or the map changed.  (A module unmapped and replaced by other
+ * code at the same address is still trusted until the next record with a copy shows the
+ * change.)
+ */
+static void sync_fp_code(struct ht_unwinder *u, const struct ht_proc_info *info)
+{
+	struct ht_fp_code code = { 0 };
+	struct proc_state *ps;
+	__u32 key = info->pid;
+
+	if (u->fp_code_fd < 0 || !(ps = proc_get(u, info)) ||
+	    (ps->pushed_gen == u->verdict_gen && ps->pushed_sig == ps->map_sig))
+		return;
+	for (size_t i = 0, k = 0; i < info->map.n && k < HT_MAX_FP_RANGES; i++) {
+		const struct ht_module *m = &info->map.mods[i];
+		uint64_t *v = u64map__get(&u->map_verdict, module_key(m));
+
+		if (v && *v == V_FP) {
+			code.start[k] = m->start;
+			code.end[k++] = m->end;
+		}
+	}
+	if (bpf_map_update_elem(u->fp_code_fd, &key, &code, BPF_ANY)) {
+		log_debug("unwind: pid %d: cannot update ht_fp_code: %s", info->pid, strerror(errno));
+		return;
+	}
+	ps->pushed_gen = u->verdict_gen;
+	ps->pushed_sig = ps->map_sig;
+}
+
+static bool fp_chain_holds(struct ht_unwinder *u, const struct ht_proc_info *info,
+			   const struct ht_unwind_input *in)
+{
+	if (in->fp_n == 0 || (in->fp_n == 1 && !in->fp_truncated))
+		return false;
+	for (uint32_t i = 0; i + 1 < in->fp_n; i++)
+		if (!keeps_fp(u, info, in->fp_frames[i]))
+			return false;
+	return true;
+}
+
+/* ---- CFI unwinding ---- */
+
+/* Whether CFI covers the code at pc (cached per address: call sites repeat). */
+static bool has_cfi(struct proc_state *ps, uint64_t pc)
+{
+	uint64_t *v = pc ? u64map__get(&ps->cfi, pc) : NULL;
+	Dwfl_Module *m;
+	Dwarf_Frame *frame;
+	Dwarf_CFI *cfi;
+	Dwarf_Addr bias;
+	bool yes = false;
+
+	if (!pc)
+		return false;
+	if (v)
+		return *v == CFI_YES;
+	m = dwfl_addrmodule(ps->dwfl, pc);
+	if (m && (cfi = dwfl_module_eh_cfi(m, &bias)) && !dwarf_cfi_addrframe(cfi, pc - bias, &frame)) {
+		free(frame);
+		yes = true;
+	} else if (m && (cfi = dwfl_module_dwarf_cfi(m, &bias)) &&
+		   !dwarf_cfi_addrframe(cfi, pc - bias, &frame)) {
+		free(frame);
+		yes = true;
+	}
+	u64map__put(&ps->cfi, pc, yes ? CFI_YES : CFI_NO); /* on ENOMEM: asked again */
+	return yes;
+}
+
+/*
+ * Whether addr lies in the first bytes after its object's ELF entry point: the code the
+ * kernel starts a process in, the outermost frame there is.  ld.so's entry code (_start,
+ * then _dl_start_user, which runs the constructors) has no CFI to say so.
+ */
+static bool is_entry_code(struct proc_state *ps, uint64_t addr)
+{
+	Dwfl_Module *m = dwfl_addrmodule(ps->dwfl, addr);
+	GElf_Ehdr ehdr;
+	GElf_Addr bias;
+	Elf *elf = m ? dwfl_module_getelf(m, &bias) : NULL;
+
+	return elf && gelf_getehdr(elf, &ehdr) && ehdr.e_entry && addr - bias >= ehdr.e_entry &&
+	       addr - bias < ehdr.e_entry + ENTRY_CODE_BYTES;
+}
+
+static bool keep_frame(struct walk *w, uint64_t addr)
+{
+	if (w->n == w->max) {
+		w->why = STOP_DEPTH;
+		return false;
+	}
+	w->out[w->n++] = addr;
+	return true;
+}
+
+static int on_frame(Dwfl_Frame *frame, void *arg)
+{
+	struct walk *w = arg;
+	bool initial = w->seen++ == 0, activation;
+	Dwarf_Addr pc;
+	Dwarf_Word sp;
+	uint64_t at, addr;
+
+	if (!dwfl_frame_pc(frame, &pc, &activation)) {
+		w->why = STOP_ERROR;
+		return DWARF_CB_ABORT;
+	}
+	if (dwfl_frame_reg(frame, DWARF_REG_RSP, &sp) == 0) {
+		if (!initial && sp <= w->last_sp) {
+			w->why = STOP_ERROR;
+			return DWARF_CB_ABORT;
+		}
+		w->last_sp = sp;
+	}
+	/* Where the code is: the IP itself in the initial frame taken at entry and in a frame
+	 * interrupted by a signal, else the call before the return address.  Stored is a
+	 * return address (symbolize.c looks up addr - 1) in every case. */
+	at = activation && !(initial && !w->skip_first) ? pc : pc - 1;
+	addr = at + 1;
+	if (!(initial && w->skip_first) && !keep_frame(w, addr))
+		return DWARF_CB_ABORT;
+	if (!modmap__find(w->map, at)) {
+		w->why = STOP_UNMAPPED;
+		return DWARF_CB_ABORT;
+	}
+	/* Where CFI does not cover the code, libdwfl falls back to guessing by frame pointer:
+	 * the guess is exactly what DWARF unwinding is here to avoid, so the walk ends at
+	 * such a frame.  (libdwfl looks the initial frame up at its IP itself.) */
+	if (!has_cfi(w->ps, initial ? pc : at)) {
+		w->why = is_entry_code(w->ps, at) ? STOP_ROOT : STOP_CFI;
+		return DWARF_CB_ABORT;
+	}
+	return DWARF_CB_OK;
+}
+
+static uint32_t unwind_copy(struct ht_unwinder *u, struct ht_proc_info *info,
+			    const struct ht_unwind_input *in, uint64_t *out, bool *truncated,
+			    bool *unmapped)
+{
+	struct proc_state *ps = proc_get(u, info);
+	struct walk w = { .ps = ps, .map = &info->map, .out = out, .max = u->max_depth,
+			  .skip_first = in->us->flags & HT_US_IN_CALLEE };
+	uint64_t t0 = now_ns(); /* after any session setup, which is counted apart */
+	int ret;
+
+	u->st.unwound++;
+	*truncated = true;
+	if (!ps || !ps->dwfl) {
+		/* No session: the IP alone, if it is the caller's. */
+		if (!w.skip_first && in->us->regs[HT_REG_RIP])
+			out[w.n++] = in->us->regs[HT_REG_RIP];
+		u->st.trunc_error++;
+		return w.n;
+	}
+	ps->in = in;
+	ps->oob = false;
+	ret = dwfl_getthread_frames(ps->dwfl, info->pid, on_frame, &w);
+	ps->in = NULL;
+	switch (w.why) {
+	case STOP_NONE:
+		if (ret == 0 && !ps->oob) {
+			*truncated = false;
+			u->st.complete++;
+		} else if (ps->oob) {
+			u->st.trunc_copy++;
+		} else {
+			log_debug("unwind: pid %d: stack cut after %u frames: %s", info->pid, w.n,
+				  dwfl_errmsg(-1));
+			u->st.trunc_error++;
+		}
+		break;
+	case STOP_ROOT:
+		*truncated = false;
+		u->st.complete++;
+		break;
+	case STOP_DEPTH:
+		u->st.trunc_depth++;
+		break;
+	case STOP_UNMAPPED:
+		*unmapped = true;
+		/* fallthrough */
+	case STOP_CFI:
+		u->st.trunc_cfi++;
+		break;
+	case STOP_ERROR:
+		log_debug("unwind: pid %d: stack cut after %u frames: a frame that does not climb",
+			  info->pid, w.n);
+		u->st.trunc_error++;
+		break;
+	}
+	u->st.ns += now_ns() - t0;
+	return w.n;
+}
+
+/* ---- public ---- */
+
+struct ht_unwinder *unwinder__new(enum ht_unwind_mode mode, uint32_t max_depth, int fp_code_fd)
+{
+	struct ht_unwinder *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	u->mode = mode;
+	u->fp_code_fd = fp_code_fd;
+	u->max_depth = max_depth < HT_MAX_DEPTH ? max_depth : HT_MAX_DEPTH;
+	return u;
+}
+
+void unwinder__free(struct ht_unwinder *u)
+{
+	if (!u)
+		return;
+	for (int i = 0; i < MAX_PROCS; i++)
+		proc_free(u->procs[i]);
+	u64map__clear(&u->obj_verdict);
+	u64map__clear(&u->map_verdict);
+	free(u);
+}
+
+uint32_t unwinder__frames(struct ht_unwinder *u, struct ht_proc_info *info,
+			  const struct ht_unwind_input *in, uint64_t *out, bool *truncated,
+			  bool *unmapped)
+{
+	bool holds = false;
+
+	*unmapped = false;
+	if (u->mode == HT_UNWIND_MODE_AUTO) {
+		holds = fp_chain_holds(u, info, in);
+		sync_fp_code(u, info);
+	}
+	if (u->mode == HT_UNWIND_MODE_AUTO && holds) {
+		uint32_t n = in->fp_n < u->max_depth ? in->fp_n : u->max_depth;
+
+		u->st.fp_kept++;
+		memcpy(out, in->fp_frames, n * sizeof(*out));
+		*truncated = in->fp_truncated || n < in->fp_n;
+		u->st.fp_kept_cut += *truncated;
+		return n;
+	}
+	return unwind_copy(u, info, in, out, truncated, unmapped);
+}
+
+const struct ht_unwind_stats *unwinder__stats(const struct ht_unwinder *u)
+{
+	return &u->st;
+}
+
+uint64_t unwinder__truncated(const struct ht_unwinder *u)
+{
+	return u->st.fp_kept_cut + u->st.unwound - u->st.complete;
+}
+
+void unwinder__log_stats(const struct ht_unwinder *u)
+{
+	const struct ht_unwind_stats *st = &u->st;
+
+	log_info("unwind: %" PRIu64 " stacks unwound with CFI (%.1f us each), %" PRIu64
+		 " complete; cut by: end of the copied stack %" PRIu64 ", no CFI or unknown "
+		 "code %" PRIu64 ", depth cap %" PRIu64 ", other %" PRIu64 "; %" PRIu64
+		 " frame-pointer chains kept from records with a copy (%" PRIu64 " cut by the "
+		 "depth cap); setup %.1f ms (%" PRIu64 " sessions, %" PRIu64 " objects)",
+		 st->unwound, st->unwound ? st->ns / 1e3 / st->unwound : 0.0, st->complete,
+		 st->trunc_copy, st->trunc_cfi, st->trunc_depth, st->trunc_error, st->fp_kept,
+		 st->fp_kept_cut, st->setup_ns / 1e6, st->sessions,
+		 st->objects_fp + st->objects_nofp);
+}
