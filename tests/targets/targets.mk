@@ -25,8 +25,8 @@ TARGET_NOFP  := -O2 -g -fomit-frame-pointer -fno-optimize-sibling-calls
 TARGET_CSTD  := -std=gnu11 -D_GNU_SOURCE -Wmissing-prototypes
 TARGET_CXXSTD := -std=c++17
 
-TARGET_C_PROGS   := leak churn apis threads ctor prefree exitcode demo
-TARGET_CXX_PROGS := cxx
+TARGET_C_PROGS   := leak churn apis threads ctor prefree exitcode demo deep libcalls
+TARGET_CXX_PROGS := cxx cxxlib
 TARGET_PROGS     := $(TARGET_C_PROGS) $(TARGET_CXX_PROGS)
 
 # Extra link flags per program (TARGET_LIBS_<name>).
