@@ -162,6 +162,6 @@ struct ht_ustack {
 	__u32 flags;               /* HT_US_* */
 };
 
-#define HT_ALLOC_REC_FIXED_SIZE ((unsigned long)&((struct ht_alloc_rec *)0)->frames)
+#define HT_ALLOC_REC_FIXED_SIZE __builtin_offsetof(struct ht_alloc_rec, frames)
 
 #endif /* HEAPTAP_ABI_H */

@@ -279,7 +279,10 @@ enum ht_parse_result options__parse(int argc, char **argv, struct ht_config *cfg
 		argv++;
 		argc--;
 	}
-	sopts[ns++] = '+'; /* stop at the first non-option: COMMAND's own options are its */
+	/* Stop at the first non-option: COMMAND's own options are its.  `heaptap report`
+	 * has no command, so its file may come before or after the options. */
+	if (!cfg->report_input)
+		sopts[ns++] = '+';
 	for (size_t i = 0; i < NOPTS; i++) {
 		lopts[i] = (struct option){ opts[i].name, opts[i].arg ? required_argument : no_argument,
 					    NULL, opts[i].id };

@@ -86,3 +86,14 @@ def test_stripped_target_shows_module_offsets():
     assert ";leak-stripped+0x" in line and line.endswith(";malloc 4096000"), line
     # libc frames still have names
     assert "__libc_start_call_main" in frames_of(s)
+
+
+def test_report_file_before_or_after_options():
+    from lib import launch
+    j, a, b = tmp("order.json"), tmp("order-a.folded"), tmp("order-b.folded")
+    assert launch([target("leak")], "-o", j).rc == 0
+    assert run_heaptap("report", j, "-o", a).returncode == 0
+    assert run_heaptap("report", "-o", b, j).returncode == 0
+    with open(a) as fa, open(b) as fb:
+        assert fa.read() == fb.read() == "__libc_start_call_main;main;do_leaks;leak_here;malloc 4096000\n"
+    one_line_error(run_heaptap("report", j, "extra"), 2, "report takes one REPORT.json")
