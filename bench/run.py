@@ -326,6 +326,12 @@ class Bench:
         r = execute(argv, json_path=self.json_path)
         return r
 
+    def cpu_available(self, secs=5):
+        """CPUs the 2-thread microbenchmark gets untraced right now (the machine is shared)."""
+        cmd = [os.path.join(BENCH_DIR, "malloc_pairs"), "2000", "2", str(secs)]
+        r = execute(cmd, traced=False)
+        return r.work_cpu_s / r.wall_s if r.ok and r.wall_s else None
+
     def collector(self):
         exe = os.path.join(BENCH_DIR, "collector_bench")
         log("collector_bench %d runs" % self.args.reps)
@@ -436,6 +442,7 @@ def sustained_section(b, summary):
            "| mode | pairs/s | records/s | ring drops | other losses | workload CPU µs/pair "
            "| CPU busy | heaptap CPU % of one CPU | heaptap CPU ns/record | heaptap peak RSS MiB |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    avail_before = b.cpu_available()
     modes = [("live", [])]
     if b.supported["rate"][0]:
         modes.append(("rate", ["--mode", "rate"]))
@@ -456,6 +463,11 @@ def sustained_section(b, summary):
             r.tracer_cpu_s / el * 100,
             fmt(r.tracer_cpu_s * 1e9 / events if events else None, ".0f"),
             "" if r.rss_exact else "≥", (r.tracer_rss_kb or 0) / 1024))
+    out.append("")
+    avail_after = b.cpu_available()
+    out.append("Untraced, the same 2 threads got %s and %s CPUs (5 s just before and just "
+               "after): CPU busy well below that means the tracing itself, not the machine, "
+               "held the rate down." % (fmt(avail_before, ".2f"), fmt(avail_after, ".2f")))
     out.append("")
     floors = dict(summary).get("malloc 2T", {})
     fl, fr = floors.get("floor-live"), floors.get("floor-rate")
