@@ -1,0 +1,114 @@
+/*
+ * gobin: what heaptap needs to read from a Go executable without running it — the Go
+ * version and build settings (.go.buildinfo), function names, addresses and sizes (.symtab
+ * when present, else the runtime's own .gopclntab, which survives `-ldflags=-s -w`), file and
+ * line for a PC (pclntab's pcfile/pcln tables), and the file offset of an address (what a
+ * uprobe attaches to).
+ *
+ * Formats read:
+ *   .go.buildinfo  the 1.18+ inline-string blob, and the older (1.13-1.17) blob of two
+ *                  pointers to Go string headers (pointers read through R_*_RELATIVE
+ *                  relocations when the binary is PIE);
+ *   .gopclntab     the Go 1.18-1.19 table (magic 0xfffffff0) and the Go 1.20+ table
+ *                  (0xfffffff1).  Older tables (1.16-1.17's 0xfffffffa, 1.2-1.15's
+ *                  0xfffffffb) are recognized and reported as unsupported: such binaries
+ *                  still get names from .symtab if they have one.
+ * Section headers are not needed: a binary without them (sstrip) is searched by segment.
+ *
+ * Owner: the caller of gobin__open() frees with gobin__close().  Every const char * this
+ * module returns (names, files, version, settings) is borrowed and lives as long as the
+ * object.  Objects are read-only after open and may be queried from several threads.
+ */
+#ifndef HEAPTAP_GOBIN_H
+#define HEAPTAP_GOBIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ht_gobin;
+
+/* Opens path, any 64-bit little-endian ELF file (Go or not: see gobin__is_go()).  NULL and
+ * errno on failure: ENOENT (no such file), EACCES, EISDIR, ENOEXEC (not a 64-bit
+ * little-endian ELF, or truncated headers), ENOMEM.  Damaged Go tables are not an error:
+ * the parts they hold are then simply absent. */
+struct ht_gobin *gobin__open(const char *path);
+
+/* NULL-safe. */
+void gobin__close(struct ht_gobin *g);
+
+/* True if the file carries Go build info or a Go pclntab. */
+bool gobin__is_go(const struct ht_gobin *g);
+
+/* The Go version the binary was built with, as runtime.Version() says it without the
+ * experiments suffix: "go1.19.8", "go1.20" (a .0 release before 1.21), "go1.21rc2",
+ * "devel go1.24-abcdef Tue ...".  NULL if the binary has no build info. */
+const char *gobin__version_string(const struct ht_gobin *g);
+
+/* The version as numbers: go1.19.8 -> 1, 19, 8; go1.20 or go1.21rc2 -> patch 0.  Any
+ * pointer may be NULL.  0; -ENOENT if there is no build info; -EINVAL if the string does
+ * not contain "go<major>.<minor>". */
+int gobin__version(const struct ht_gobin *g, int *major, int *minor, int *patch);
+
+/* The GOEXPERIMENTs the binary was built with, a comma-separated list as Go prints it after
+ * " X:" (1.19; "-X:" in later versions) in runtime.Version() (e.g. "sizespecializedmalloc",
+ * or "nofoo,bar" for a default turned off and one turned on); falls back to the
+ * GOEXPERIMENT build setting.  "" when none (also for a binary without build info). */
+const char *gobin__experiments(const struct ht_gobin *g);
+
+/* The module and build settings text as `go version -m` prints it ("path\t...\nmod\t...\n
+ * build\tGOARCH=amd64\n..."), framing removed.  "" if absent (1.18+ binaries built outside a
+ * module, or no build info). */
+const char *gobin__modinfo(const struct ht_gobin *g);
+
+/* The value of one build setting ("build\tKEY=VALUE" line of the modinfo), e.g. key
+ * "GOEXPERIMENT", "CGO_ENABLED", "-buildmode", "-ldflags".  NULL if not set. */
+const char *gobin__build_setting(const struct ht_gobin *g, const char *key);
+
+/* Where function symbols come from: "symtab", "pclntab", or "none". */
+const char *gobin__symbol_source(const struct ht_gobin *g);
+
+/* The pclntab magic (0xfffffff0 or 0xfffffff1 when it is read; an older recognized magic
+ * when it is not supported), 0 when there is none. */
+uint32_t gobin__pclntab_magic(const struct ht_gobin *g);
+
+/* Function name (Go's full symbol name: "runtime.mallocgc",
+ * "runtime.(*gcControllerState).startCycle", "main.main") to its ELF virtual address and
+ * size in bytes (either pointer may be NULL).  0, -ENOENT.
+ *
+ * Names follow .symtab's conventions with or without one: an ABI0 twin of a function (the
+ * ABI0 wrapper of a Go function, or an assembly function next to its ABIInternal wrapper)
+ * is "NAME.abi0", NAME being the ABIInternal one; a NAME that only exists as "NAME.abi0"
+ * (an assembly function with no wrapper) is found by either spelling.  Go 1.18-1.19 write
+ * names into pclntab with everything between the first '[' and the last ']' as "..."
+ * ("type..eq.[...]pkg.T", "pkg.F[...]"): a stripped binary of those versions answers to
+ * both the full and the short name.  With several functions of one name (static C
+ * functions of a cgo binary), the lowest address. */
+int gobin__lookup(const struct ht_gobin *g, const char *name, uint64_t *addr, uint64_t *size);
+
+/* The function containing ELF virtual address vaddr: its name and entry address (either
+ * pointer may be NULL).  0, -ENOENT (no function there; alignment padding between two
+ * functions belongs to none). */
+int gobin__func_at(const struct ht_gobin *g, uint64_t vaddr, const char **name,
+		   uint64_t *entry);
+
+/* Source position of the instruction at ELF virtual address pc, from pclntab (so stripped
+ * binaries get it too): file as the binary records it (an absolute path, or a
+ * "$GOROOT/src/..."-style path when built with -trimpath) and line.  For inlined code this
+ * is the position of the inlined statement itself (as `go tool objdump` prints), not of the
+ * call.  0; -ENOENT (pc is in no Go function or has no position); -ENOTSUP (no readable
+ * pclntab); -EINVAL (the tables are damaged). */
+int gobin__line_at(const struct ht_gobin *g, uint64_t pc, const char **file, int *line);
+
+/* Calls cb for every function whose name starts with prefix ("" for all), in name order
+ * (e.g. prefix "runtime.mallocgcSmall" for Go 1.26+'s size-class entry points).  cb returns
+ * 0 to go on; any other value stops the walk and is returned.  0 when the walk completes. */
+typedef int (*gobin_func_cb)(const char *name, uint64_t addr, uint64_t size, void *arg);
+int gobin__for_each_func(const struct ht_gobin *g, const char *prefix, gobin_func_cb cb,
+			 void *arg);
+
+/* File offset of ELF virtual address vaddr (through the PT_LOAD segment whose file bytes
+ * hold it: off = vaddr - p_vaddr + p_offset).  0; -ENOENT if no segment's file bytes hold
+ * it (e.g. .bss). */
+int gobin__file_offset(const struct ht_gobin *g, uint64_t vaddr, uint64_t *off);
+
+#endif
