@@ -12,7 +12,7 @@ set -euo pipefail
 BUILD_PKGS=(make gcc g++ clang llvm pkg-config libbpf-dev bpftool libelf-dev libdw-dev
             elfutils zlib1g-dev libcapstone-dev)
 TEST_PKGS=(python3 binutils procps coreutils util-linux golang-go chromium libclang-rt-14-dev
-           libjemalloc2 libtcmalloc-minimal4)
+           libjemalloc2 libtcmalloc-minimal4 heaptrack)
 BENCH_PKGS=(bpftrace)
 
 want=("${BUILD_PKGS[@]}")
