@@ -25,6 +25,7 @@ struct ht_unwind_stats {
 	uint64_t fp_kept;     /* auto: FP chains of records with a copy kept all the same */
 	uint64_t fp_kept_cut; /* ... of which the depth cap cut */
 	uint64_t unwound;     /* stacks unwound with CFI */
+	uint64_t slow;        /* ... by libdwfl (a row the fast path does not apply) */
 	uint64_t complete;    /* ... that reached the outermost frame (_start, clone3) */
 	uint64_t trunc_copy;  /* ... cut: the next frame lies beyond the copied stack */
 	uint64_t trunc_cfi;   /* ... cut: code with no CFI, or outside every known module */
