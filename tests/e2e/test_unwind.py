@@ -132,6 +132,21 @@ def test_threads_unwind_to_clone():
         assert has_chain(s, ["thread_alloc", "thread_main", "start_thread"]), frames_of(s)
 
 
+def test_signal_frame():
+    # An allocation in a signal handler: the walk crosses the kernel's signal frame
+    # (__restore_rt's CFI, applied by libdwfl) back into the interrupted raise().
+    for name in ("sigalloc-nofp", "sigalloc"):
+        r = launch([target(name)])
+        assert r.rc == 0, r.stderr
+        sites = malloc_sites(r.proc())
+        assert sum(s["alloc_count"] for s in sites) == 10, sites
+        for s in sites:
+            fr = frames_of(s)
+            assert fr[:2] == ["alloc_in_handler", "on_signal"] and not s["truncated"], fr
+            assert above(s, "on_signal", "raise_signals") and above(s, "raise_signals", "main"), fr
+            assert s["frames"][0]["line"] == marked_line("sigalloc.c", "/* SIG_LINE */")
+
+
 def fold_roots(frames):
     """Drops the C runtime's entry frames at the root (root-first list)."""
     i = 0
