@@ -64,6 +64,8 @@ CONFIGS = [
     ("live", [], "floor-live"),
     ("rate", ["--mode", "rate"], "floor-rate"),
     ("live --sample 524288", ["--sample", "524288"], "floor-live"),
+    # Code without frame pointers: a copy of the stack per record, unwound in userspace.
+    ("live --unwind dwarf", ["--unwind", "dwarf"], "floor-live"),
     ("bpftrace live.bt", None, "floor-live"),
 ]
 BPFTRACE = "bpftrace live.bt"
@@ -96,7 +98,25 @@ def machine():
         "cpu": "%s, %d vCPUs" % (model, os.cpu_count() or 0),
         "bpftrace": first_line(["bpftrace", "--version"]),
         "load": loadavg(),
+        "commit": commit(),
     }
+
+
+def commit():
+    """The heaptap commit measured: HEAPTAP_BENCH_COMMIT, else git's HEAD (+ "-dirty" when
+    src/ or bpf/ have uncommitted changes)."""
+    if os.environ.get("HEAPTAP_BENCH_COMMIT"):
+        return os.environ["HEAPTAP_BENCH_COMMIT"]
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "bpf"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def loadavg():
@@ -502,9 +522,10 @@ def main():
     if os.environ.get("HEAPTAP_BENCH_CMD"):
         cmdline = os.environ["HEAPTAP_BENCH_CMD"]
     info = machine()
-    out = ["Measured %s on Linux %s, %s; %s; load average at start %s, at end {load_end}.  "
-           "Command: `%s`." % (info["date"], info["kernel"], info["cpu"], info["bpftrace"],
-                               info["load"], cmdline), ""]
+    out = ["Measured %s, heaptap commit %s, on Linux %s, %s; %s; load average at start %s, "
+           "at end {load_end}.  Command: `%s`." % (
+               info["date"], info["commit"], info["kernel"], info["cpu"], info["bpftrace"],
+               info["load"], cmdline), ""]
 
     if os.geteuid() != 0:
         log("bench: needs root (BPF); nothing measured")
