@@ -147,7 +147,7 @@ struct ht_gobin {
 	size_t nfuncs;
 	const struct func **by_name;
 	const char *sym_source;
-	char **owned_names; /* "NAME.abi0" names made for pclntab's ABI wrapper twins */
+	char **owned_names; /* pclntab names rewritten as .symtab spells them */
 	size_t nowned;
 };
 
@@ -282,7 +282,8 @@ static const Elf64_Shdr *section_by_name(const struct ht_gobin *g, const char *n
 /* The section's bytes if they lie in the file. */
 static const uint8_t *section_bytes(const struct ht_gobin *g, const Elf64_Shdr *s)
 {
-	if (s->sh_type == SHT_NOBITS || s->sh_offset > g->size || s->sh_size > g->size - s->sh_offset)
+	if (s->sh_type == SHT_NOBITS || s->sh_offset > g->size ||
+	    s->sh_size > g->size - s->sh_offset)
 		return NULL;
 	return g->map + s->sh_offset;
 }
@@ -473,7 +474,8 @@ static int decode_buildinfo(struct ht_gobin *g, uint64_t vaddr, const uint8_t *p
 	if ((p[15] & 1) || (ptrsize != 4 && ptrsize != 8))
 		return -ENOTSUP; /* big-endian or odd: not a target of ours */
 	/* Two pointers to string headers: runtime.buildVersion and runtime.modinfo. */
-	if (read_ptr(g, vaddr + 16, ptrsize, &vhdr) || read_ptr(g, vaddr + 16 + ptrsize, ptrsize, &mhdr))
+	if (read_ptr(g, vaddr + 16, ptrsize, &vhdr) ||
+	    read_ptr(g, vaddr + 16 + ptrsize, ptrsize, &mhdr))
 		return -EINVAL;
 	err = read_gostring(g, vhdr, ptrsize, vers, &vlen);
 	if (!err)
@@ -906,6 +908,45 @@ static int load_symtab(struct ht_gobin *g, size_t *cap, uint64_t *text, bool *ha
 	return 0;
 }
 
+/* Keeps name (malloc'd) until close; NULL and frees it if that fails. */
+static char *own_name(struct ht_gobin *g, char *name)
+{
+	char **owned;
+
+	if (!name)
+		return NULL;
+	owned = realloc(g->owned_names, (g->nowned + 1) * sizeof(*owned));
+	if (!owned) {
+		free(name);
+		return NULL;
+	}
+	g->owned_names = owned;
+	g->owned_names[g->nowned++] = name;
+	return name;
+}
+
+#define MIDDLE_DOT "\xc2\xb7" /* U+00B7 in UTF-8 */
+
+/* name with every middle dot as '.' (malloc'd), as the linker writes .symtab names "for
+ * ASCII-only tools"; NULL if out of memory. */
+static char *dotted(const char *name)
+{
+	char *out = malloc(strlen(name) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*name) {
+		if (!strncmp(name, MIDDLE_DOT, 2)) {
+			*o++ = '.';
+			name += 2;
+		} else {
+			*o++ = *name++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 static int load_pcln_funcs(struct ht_gobin *g, size_t *cap)
 {
 	const struct pcln *pl = &g->pcln;
@@ -922,6 +963,8 @@ static int load_pcln_funcs(struct ht_gobin *g, size_t *cap)
 
 		if (!f || !(name = func_name(pl, f)) || next < off)
 			continue;
+		if (strstr(name, MIDDLE_DOT) && !(name = own_name(g, dotted(name))))
+			return -ENOMEM;
 		/* Size: where the pcsp table ends; failing that, up to the next function. */
 		if (pcvalue(pl, rd32(f + FUNC_PCSP), entry, UINT64_MAX, &dummy, &end) != -ENOENT ||
 		    end <= entry || end > pl->text + next)
@@ -968,17 +1011,12 @@ static int name_abi_twins(struct ht_gobin *g)
 				best = k;
 		for (k = i; k < j; k++) {
 			struct func *f = (struct func *)g->by_name[k];
-			char **owned, *name;
+			char *name;
 
 			if (k == best)
 				continue;
-			owned = realloc(g->owned_names, (g->nowned + 1) * sizeof(*owned));
-			if (!owned)
+			if (asprintf(&name, "%s.abi0", f->name) < 0 || !own_name(g, name))
 				return -ENOMEM;
-			g->owned_names = owned;
-			if (asprintf(&name, "%s.abi0", f->name) < 0)
-				return -ENOMEM;
-			g->owned_names[g->nowned++] = name;
 			f->name = name;
 		}
 	}
@@ -1006,7 +1044,8 @@ static int load_funcs(struct ht_gobin *g)
 		if (g->nfuncs)
 			g->sym_source = "pclntab";
 	}
-	qsort(g->funcs, g->nfuncs, sizeof(*g->funcs), func_addr_cmp);
+	if (g->nfuncs)
+		qsort(g->funcs, g->nfuncs, sizeof(*g->funcs), func_addr_cmp);
 	g->by_name = calloc(g->nfuncs ? g->nfuncs : 1, sizeof(*g->by_name));
 	if (!g->by_name)
 		return -ENOMEM;
@@ -1252,6 +1291,15 @@ int gobin__lookup(const struct ht_gobin *g, const char *name, uint64_t *addr, ui
 	}
 	if (!f && shorten_brackets(name, alt, sizeof(alt)))
 		f = by_name_exact(g, alt);
+	if (!f && strstr(name, MIDDLE_DOT)) {
+		char *d = dotted(name);
+
+		if (!d)
+			return -ENOMEM;
+		if (strcmp(d, name))
+			f = by_name_exact(g, d);
+		free(d);
+	}
 	if (!f)
 		return -ENOENT;
 	if (addr)

@@ -73,16 +73,21 @@ uint32_t gobin__pclntab_magic(const struct ht_gobin *g);
 
 /* Function name (Go's full symbol name: "runtime.mallocgc",
  * "runtime.(*gcControllerState).startCycle", "main.main") to its ELF virtual address and
- * size in bytes (either pointer may be NULL).  0, -ENOENT.
+ * size in bytes (either pointer may be NULL).  0, -ENOENT, -ENOMEM.
  *
- * Names follow .symtab's conventions with or without one: an ABI0 twin of a function (the
- * ABI0 wrapper of a Go function, or an assembly function next to its ABIInternal wrapper)
- * is "NAME.abi0", NAME being the ABIInternal one; a NAME that only exists as "NAME.abi0"
- * (an assembly function with no wrapper) is found by either spelling.  Go 1.18-1.19 write
- * names into pclntab with everything between the first '[' and the last ']' as "..."
- * ("type..eq.[...]pkg.T", "pkg.F[...]"): a stripped binary of those versions answers to
- * both the full and the short name.  With several functions of one name (static C
- * functions of a cgo binary), the lowest address. */
+ * Every name this module gives (here, gobin__func_at(), gobin__for_each_func()) follows
+ * .symtab's spelling, with or without a .symtab, so stripped and unstripped builds agree:
+ *   - a middle dot (U+00B7, in a few generated names like "type:.eq.runtime.untracedG·4")
+ *     is written '.' (lookup accepts either);
+ *   - of two functions of one name, the ABI0 one is "NAME.abi0" (the ABI0 wrapper of a Go
+ *     function, or an assembly function beside its ABIInternal wrapper); an assembly
+ *     function whose wrapper the linker dropped is "NAME.abi0" in .symtab but NAME in
+ *     pclntab (lookup accepts either);
+ *   - Go 1.18-1.19 wrote pclntab names with everything between the first '[' and the last
+ *     ']' as "..." ("type..eq.[...]pkg.T", "pkg.F[...]"); those stay so in a stripped
+ *     binary, and lookup of the full name finds them.
+ * With several functions of one name (static C functions of a cgo binary), the lowest
+ * address. */
 int gobin__lookup(const struct ht_gobin *g, const char *name, uint64_t *addr, uint64_t *size);
 
 /* The function containing ELF virtual address vaddr: its name and entry address (either
