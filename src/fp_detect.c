@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fp_detect.h"
 
@@ -167,4 +168,40 @@ int fp_detect__module(Dwfl_Module *mod, unsigned max_samples, struct ht_fp_sampl
 	if (!s.sampled)
 		return -EINVAL;
 	return s.with_fp * 2 > s.sampled;
+}
+
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			const char *file_name, const char *debuglink_file,
+			GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
+	(void)debuglink_file, (void)debuglink_crc, (void)debuginfo_file_name;
+	return -1;
+}
+
+static const Dwfl_Callbacks file_callbacks = {
+	.find_elf = dwfl_build_id_find_elf, /* never called: the ELF is reported open */
+	.find_debuginfo = no_debuginfo,
+	.section_address = dwfl_offline_section_address,
+};
+
+int fp_detect__fd(int fd, unsigned max_samples, struct ht_fp_sample *out)
+{
+	Dwfl *dwfl = dwfl_begin(&file_callbacks);
+	Dwfl_Module *mod;
+	int dup_fd, r;
+
+	if (out)
+		*out = (struct ht_fp_sample){ 0 };
+	if (!dwfl)
+		return -ENOMEM;
+	dup_fd = dup(fd); /* libdwfl takes ownership of the descriptor it is given */
+	dwfl_report_begin(dwfl);
+	mod = dup_fd < 0 ? NULL : dwfl_report_elf(dwfl, "object", "object", dup_fd, 0, false);
+	if (!mod && dup_fd >= 0)
+		close(dup_fd);
+	r = mod && !dwfl_report_end(dwfl, NULL, NULL) ? fp_detect__module(mod, max_samples, out)
+						       : -EINVAL;
+	dwfl_end(dwfl);
+	return r;
 }

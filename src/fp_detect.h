@@ -24,4 +24,8 @@ struct ht_fp_sample {
  */
 int fp_detect__module(Dwfl_Module *mod, unsigned max_samples, struct ht_fp_sample *out);
 
+/* The same for the ELF file open on fd, from its own symbol tables (no debug file is looked
+ * for: quick, and a library's .dynsym has functions enough).  fd is not closed. */
+int fp_detect__fd(int fd, unsigned max_samples, struct ht_fp_sample *out);
+
 #endif

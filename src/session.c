@@ -232,6 +232,8 @@ static int attach_running(struct session *s)
 		}
 	}
 	s->pidfd = syscall(SYS_pidfd_open, s->pid, 0);
+	if (s->ev.unwind) /* auto: where frame pointers hold, before the first record */
+		unwinder__prepare_process(s->ev.unwind, info);
 	err = probes__attach(s->skel, s->pid, objs, n, s->cfg->mode == HT_TRACE_RATE, &s->probes);
 	free(objs);
 	return err;
@@ -260,8 +262,11 @@ static int launch_command(struct session *s)
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		objs[i] = (struct ht_object){ paths[i], paths[i] };
+		if (s->ev.unwind) /* auto: which keep frame pointers, before the first record */
+			unwinder__classify_file(s->ev.unwind, paths[i]);
+	}
 	err = launch__spawn(&s->child, path, s->cfg->cmd);
 	if (err) {
 		log_error("cannot start %s: %s", path, strerror(-err));

@@ -39,17 +39,22 @@
  * broke at once.  The probe applies the rule itself, from the code ranges we give it per
  * process (map ht_fp_code), and copies the stack only when the chain does not hold, or
  * runs through code we have not classified yet; for such records we apply the rule again,
- * classify what is new, update ht_fp_code, and keep the chain or unwind the copy.
+ * classify what is new, update ht_fp_code, and keep the chain or unwind the copy.  The
+ * session classifies the objects it is about to probe before tracing starts, and fills
+ * ht_fp_code for a running process at once, so records rarely come with a copy needlessly.
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 
@@ -272,86 +277,128 @@ static void proc_build(struct proc_state *ps, const struct ht_modmap *map)
 	ps->dwfl = dwfl;
 }
 
-/* The process's state with a session matching its current map; NULL on ENOMEM. */
-static struct proc_state *proc_get(struct ht_unwinder *u, const struct ht_proc_info *info)
+/* The process's state (created, the least recently used one making room); NULL on ENOMEM. */
+static struct proc_state *proc_state_of(struct ht_unwinder *u, const struct ht_proc_info *info)
 {
-	struct proc_state *ps = NULL;
+	struct proc_state *ps;
 	int slot = -1;
 
 	for (int i = 0; i < MAX_PROCS; i++) {
 		if (u->procs[i] && u->procs[i]->pid == info->pid) {
-			ps = u->procs[i];
-			break;
+			u->procs[i]->last_use = ++u->tick;
+			return u->procs[i];
 		}
 		if (slot < 0 || !u->procs[i] ||
 		    (u->procs[slot] && u->procs[i]->last_use < u->procs[slot]->last_use))
 			slot = i;
 	}
-	if (!ps) {
-		ps = calloc(1, sizeof(*ps));
-		if (!ps)
-			return NULL;
-		ps->pid = info->pid;
-		proc_free(u->procs[slot]);
-		u->procs[slot] = ps;
-		ps->map_sig = ~map_signature(&info->map);
-	}
-	if (ps->map_sig != map_signature(&info->map)) {
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return NULL;
+	ps->pid = info->pid;
+	ps->map_sig = ~map_signature(&info->map); /* no session yet */
+	ps->last_use = ++u->tick;
+	proc_free(u->procs[slot]);
+	u->procs[slot] = ps;
+	return ps;
+}
+
+/* The process's state with a session matching its current map; NULL on ENOMEM. */
+static struct proc_state *proc_get(struct ht_unwinder *u, const struct ht_proc_info *info)
+{
+	struct proc_state *ps = proc_state_of(u, info);
+
+	if (ps && ps->map_sig != map_signature(&info->map)) {
 		uint64_t t0 = now_ns();
 
 		proc_build(ps, &info->map);
 		u->st.sessions++;
 		u->st.setup_ns += now_ns() - t0;
 	}
-	ps->last_use = ++u->tick;
 	return ps;
 }
 
 /* ---- auto: does the frame-pointer chain hold? ---- */
 
-static uint64_t object_key(const struct ht_module *m)
+static uint64_t build_id_key(const char *build_id)
 {
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over the build-id */
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
 
-	if (!m->build_id[0])
-		return nonzero(u64_hash(m->dev ^ u64_hash(m->inode)));
-	for (const char *c = m->build_id; *c; c++) {
+	for (const char *c = build_id; *c; c++) {
 		h ^= (unsigned char)*c;
 		h *= 0x100000001b3ULL;
 	}
 	return nonzero(h);
 }
 
-/* Whether the object m (mapped in info, holding code address addr) keeps frame pointers. */
-static int object_verdict(struct ht_unwinder *u, const struct ht_proc_info *info,
-			  const struct ht_module *m, uint64_t addr)
+static uint64_t file_key(uint64_t dev, uint64_t inode)
 {
-	uint64_t key = object_key(m), *v = u64map__get(&u->obj_verdict, key);
-	struct ht_fp_sample sample = { 0 };
-	struct proc_state *ps;
-	Dwfl_Module *dm;
-	int r = -ENOENT;
+	return nonzero(u64_hash(dev ^ u64_hash(inode)));
+}
+
+/* Classifies the ELF file open on fd (key: its build-id, else device and inode), once. */
+static int classify_fd(struct ht_unwinder *u, int fd, uint64_t key, const char *path)
+{
+	uint64_t *v = u64map__get(&u->obj_verdict, key), t0 = now_ns();
+	struct ht_fp_sample sample;
+	int r;
 
 	if (v)
 		return (int)*v;
-	ps = proc_get(u, info);
-	dm = ps && ps->dwfl ? dwfl_addrmodule(ps->dwfl, addr) : NULL;
-	if (dm) {
-		uint64_t t0 = now_ns();
-
-		r = fp_detect__module(dm, FP_SAMPLES, &sample);
-		u->st.setup_ns += now_ns() - t0;
-	}
-	log_info("unwind: %s %s frame pointers (%u of %u sampled prologues set them up)%s",
-		 m->path, r == 1 ? "keeps" : "lacks", sample.with_fp, sample.sampled,
+	r = fp_detect__fd(fd, FP_SAMPLES, &sample);
+	u->st.setup_ns += now_ns() - t0;
+	log_info("unwind: %s %s frame pointers (%u of %u sampled prologues set them up)%s", path,
+		 r == 1 ? "keeps" : "lacks", sample.with_fp, sample.sampled,
 		 r < 0 ? ": cannot tell, treated as without" : "");
 	if (r == 1)
 		u->st.objects_fp++;
 	else
 		u->st.objects_nofp++;
-	if (u64map__put(&u->obj_verdict, key, r == 1 ? V_FP : V_NO_FP))
-		return V_NO_FP;
+	u64map__put(&u->obj_verdict, key, r == 1 ? V_FP : V_NO_FP); /* ENOMEM: asked again */
 	return r == 1 ? V_FP : V_NO_FP;
+}
+
+/* Opens the file mapped as m: through the process while it lives, else by its path, and
+ * only if it is still the same file (build-id, else device and inode).  -errno if not. */
+static int open_module_file(const struct ht_module *m)
+{
+	const char *paths[2] = { m->open_path, m->path };
+	char id[sizeof(m->build_id)];
+	struct stat st;
+
+	for (int i = 0; i < 2; i++) {
+		int fd = paths[i] ? open(paths[i], O_RDONLY | O_CLOEXEC) : -1;
+
+		if (fd < 0)
+			continue;
+		if (m->build_id[0] ? !modmap__file_build_id(fd, id, sizeof(id)) &&
+					     !strcmp(id, m->build_id)
+				   : !fstat(fd, &st) && (uint64_t)st.st_dev == m->dev &&
+					     (uint64_t)st.st_ino == m->inode)
+			return fd;
+		close(fd);
+	}
+	return -ENOENT;
+}
+
+/* Whether the object m keeps frame pointers (V_FP / V_NO_FP). */
+static int object_verdict(struct ht_unwinder *u, const struct ht_module *m)
+{
+	uint64_t key = m->build_id[0] ? build_id_key(m->build_id) : file_key(m->dev, m->inode);
+	uint64_t *v = u64map__get(&u->obj_verdict, key);
+	int fd, verdict;
+
+	if (v)
+		return (int)*v;
+	fd = open_module_file(m);
+	if (fd < 0) {
+		log_info("unwind: %s: cannot read it, treated as without frame pointers", m->path);
+		u64map__put(&u->obj_verdict, key, V_NO_FP);
+		return V_NO_FP;
+	}
+	verdict = classify_fd(u, fd, key, m->path);
+	close(fd);
+	return verdict;
 }
 
 static uint64_t module_key(const struct ht_module *m)
@@ -359,23 +406,26 @@ static uint64_t module_key(const struct ht_module *m)
 	return nonzero(u64_hash(m->start ^ u64_hash(m->dev ^ u64_hash(m->inode))));
 }
 
-static bool keeps_fp(struct ht_unwinder *u, const struct ht_proc_info *info, uint64_t ret_addr)
+/* Whether the module mapped as m keeps frame pointers, cached per mapping. */
+static bool module_keeps_fp(struct ht_unwinder *u, const struct ht_module *m)
 {
-	const struct ht_module *m = modmap__find(&info->map, ret_addr - 1);
-	uint64_t key, *v;
+	uint64_t key = module_key(m), *v = u64map__get(&u->map_verdict, key);
 	int verdict;
 
-	if (!m)
-		return false;
-	key = module_key(m);
-	v = u64map__get(&u->map_verdict, key);
 	if (v)
 		return *v == V_FP;
-	verdict = object_verdict(u, info, m, ret_addr - 1);
+	verdict = object_verdict(u, m);
 	/* On ENOMEM: asked again next time. */
 	if (!u64map__put(&u->map_verdict, key, verdict) && verdict == V_FP)
 		u->verdict_gen++;
 	return verdict == V_FP;
+}
+
+static bool keeps_fp(struct ht_unwinder *u, const struct ht_proc_info *info, uint64_t ret_addr)
+{
+	const struct ht_module *m = modmap__find(&info->map, ret_addr - 1);
+
+	return m && module_keeps_fp(u, m);
 }
 
 /*
@@ -388,11 +438,12 @@ static bool keeps_fp(struct ht_unwinder *u, const struct ht_proc_info *info, uin
 static void sync_fp_code(struct ht_unwinder *u, const struct ht_proc_info *info)
 {
 	struct ht_fp_code code = { 0 };
+	uint64_t sig = map_signature(&info->map);
 	struct proc_state *ps;
 	__u32 key = info->pid;
 
-	if (u->fp_code_fd < 0 || !(ps = proc_get(u, info)) ||
-	    (ps->pushed_gen == u->verdict_gen && ps->pushed_sig == ps->map_sig))
+	if (u->fp_code_fd < 0 || !(ps = proc_state_of(u, info)) ||
+	    (ps->pushed_gen == u->verdict_gen && ps->pushed_sig == sig))
 		return;
 	for (size_t i = 0, k = 0; i < info->map.n && k < HT_MAX_FP_RANGES; i++) {
 		const struct ht_module *m = &info->map.mods[i];
@@ -408,7 +459,7 @@ static void sync_fp_code(struct ht_unwinder *u, const struct ht_proc_info *info)
 		return;
 	}
 	ps->pushed_gen = u->verdict_gen;
-	ps->pushed_sig = ps->map_sig;
+	ps->pushed_sig = sig;
 }
 
 static bool fp_chain_holds(struct ht_unwinder *u, const struct ht_proc_info *info,
@@ -770,6 +821,31 @@ uint32_t unwinder__frames(struct ht_unwinder *u, struct ht_proc_info *info,
 		return n;
 	}
 	return unwind_copy(u, info, in, out, truncated, unmapped);
+}
+
+void unwinder__classify_file(struct ht_unwinder *u, const char *path)
+{
+	char id[41];
+	struct stat st;
+	int fd;
+
+	if (u->mode != HT_UNWIND_MODE_AUTO || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	if (!modmap__file_build_id(fd, id, sizeof(id)))
+		classify_fd(u, fd, build_id_key(id), path);
+	else if (!fstat(fd, &st))
+		classify_fd(u, fd, file_key(st.st_dev, st.st_ino), path);
+	close(fd);
+}
+
+void unwinder__prepare_process(struct ht_unwinder *u, const struct ht_proc_info *info)
+{
+	if (u->mode != HT_UNWIND_MODE_AUTO)
+		return;
+	for (size_t i = 0; i < info->map.n; i++)
+		if (info->map.mods[i].executable_map)
+			module_keeps_fp(u, &info->map.mods[i]);
+	sync_fp_code(u, info);
 }
 
 const struct ht_unwind_stats *unwinder__stats(const struct ht_unwinder *u)

@@ -65,6 +65,15 @@ uint32_t unwinder__frames(struct ht_unwinder *u, struct ht_proc_info *info,
 			  const struct ht_unwind_input *in, uint64_t *out, bool *truncated,
 			  bool *unmapped);
 
+/*
+ * auto: classifies the ELF file at path (the session's objects, before tracing starts, so
+ * the first records do not wait).  Nothing in other modes, or if path cannot be read.
+ */
+void unwinder__classify_file(struct ht_unwinder *u, const char *path);
+/* auto: classifies the objects info maps and tells the probe where its frame-pointer code
+ * is (ht_fp_code), at once.  Nothing in other modes. */
+void unwinder__prepare_process(struct ht_unwinder *u, const struct ht_proc_info *info);
+
 const struct ht_unwind_stats *unwinder__stats(const struct ht_unwinder *u);
 /* Stacks it marked truncated (kept FP chains cut by the depth cap, cut unwindings). */
 uint64_t unwinder__truncated(const struct ht_unwinder *u);
