@@ -17,25 +17,26 @@
  * The modinfo is framed by 16 sentinel bytes at each end.
  *
  * pclntab (Go's runtime/symtab.go, 1.18+): a header of 8 magic/size bytes and 8 pointer-size
- * words — nfunc, nfiles, textStart (left 0 since 1.26), then offsets from the header of
- * funcnametab, cutab, filetab, pctab and the function table.  The function table is nfunc
- * pairs of uint32 {entry offset from the text start, offset of the function's _func record
- * from the table}, then the end offset.  A _func record: entryOff, nameOff (into
- * funcnametab, NUL-terminated), args, deferreturn, pcsp, pcfile, pcln (offsets into pctab),
- * npcdata, cuOffset (start of this compilation unit's slice of cutab, whose uint32 entries
- * are offsets into filetab; the pcfile value indexes that slice), then (1.20+) startLine.
- * A pc-value table is a sequence of (zig-zag value delta, pc delta) uvarint pairs starting
- * from value -1 at the function entry; a zero value delta after the first pair ends it, and
- * the value in force for a pc is the one of the first pair whose pc range passes it.  A
- * function's size is where its pcsp table ends (the linker covers exactly its code; the gap
- * to the next entry is alignment padding), which is also what .symtab's st_size says.
+ * words: nfunc, nfiles, textStart (no longer written by 1.26; 1.24 still did), and the
+ * offsets from the header of funcnametab, cutab, filetab, pctab and the function table.
+ * That table is nfunc pairs of uint32 {entry offset from the text start, offset of the
+ * function's _func record from the table}, then the end offset.  A _func record: entryOff,
+ * nameOff (into funcnametab, NUL-terminated), args, deferreturn, pcsp, pcfile, pcln
+ * (offsets into pctab), npcdata, cuOffset (start of this compilation unit's slice of cutab,
+ * whose uint32 entries are offsets into filetab; the pcfile value indexes that slice),
+ * (1.20+) startLine, funcID, flag.  A pc-value table is a sequence of (zig-zag value delta,
+ * pc delta) uvarint pairs starting from value -1 at the function entry; a zero value delta
+ * after the first pair ends it, and the value in force at a pc is the one of the first pair
+ * whose pc range passes it.  A function's size is where its pcsp table ends (the linker
+ * covers exactly its code; the gap to the next entry is alignment padding), which is what
+ * .symtab's st_size says too.  Names are respelled as .symtab spells them (see gobin.h).
  *
  * The text start (moduledata.text, the base of every entry offset) is not the .text section
  * address in general: an externally linked (cgo) binary has C code first.  It is taken from
  * .symtab's runtime.text if present; else from the runtime's moduledata, found as the data
- * word that points to the pclntab and validated by its other fields (funcnametab pointer,
- * ftab length, minpc = text + first entry offset); else from the 1.18-1.19 header's
- * textStart; else the .text section.
+ * word that points to the pclntab (or the relocation that fills it in) and validated by its
+ * other fields (funcnametab pointer, ftab length, minpc = text + first entry offset); else
+ * from the header's textStart where written; else the .text section.
  */
 #include "gobin.h"
 
@@ -772,8 +773,7 @@ static void find_text_start(struct ht_gobin *g, uint64_t symtab_text, bool have_
 		pl->text = t;
 		return;
 	}
-	if (pl->magic == PCLN_MAGIC_118 && !read_ptr(g, pl->vaddr + 8 + 2 * pl->ptrsize,
-						      pl->ptrsize, &t) && t) {
+	if (!read_ptr(g, pl->vaddr + 8 + 2 * pl->ptrsize, pl->ptrsize, &t) && t) {
 		pl->text = t;
 		return;
 	}
