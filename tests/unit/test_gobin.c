@@ -12,7 +12,7 @@
  *   - file:line of every instruction of main.hotAlloc, main.main and runtime.profilealloc =
  *     `go tool objdump`, including the marked `make` line in hotAlloc, and the instruction
  *     bytes objdump shows = the file bytes at gobin__file_offset (and that offset = the
- *     one the section headers give);
+ *     ones the program headers and the section headers give);
  *   - the runtime.mallocgc* family = nm's (Go 1.27's size-class entry points among them).
  * Then, with gcc: build info blobs of both formats (old pointer-based one in a PIE with its
  * pointers zeroed in the file, so only the relocations hold them) and odd version strings;
@@ -186,6 +186,35 @@ static int section_offset(const char *path, uint64_t vaddr, uint64_t *off)
 			continue;
 		if (vaddr >= sh.sh_addr && vaddr - sh.sh_addr < sh.sh_size) {
 			*off = vaddr - sh.sh_addr + sh.sh_offset;
+			ret = 0;
+			break;
+		}
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return ret;
+}
+
+/* File offset of vaddr through the PT_LOAD program headers, read with libelf. */
+static int phdr_offset(const char *path, uint64_t vaddr, uint64_t *off)
+{
+	size_t n = 0, i;
+	int fd, ret = -ENOENT;
+	Elf *elf;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && !elf_getphdrnum(elf, &n)) {
+		for (i = 0; i < n; i++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD ||
+			    vaddr < ph.p_vaddr || vaddr - ph.p_vaddr >= ph.p_filesz)
+				continue;
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
 			ret = 0;
 			break;
 		}
@@ -780,12 +809,18 @@ static void check_build(const struct toolchain *tc, const struct build *b,
 			      "%s: %s: func_at(middle of %s) = %s", b->what, paths[k],
 			      key_funcs[i], name ? name : "-");
 		}
-		for (k = 0; k < 2; k++)
+		for (k = 0; k < 3; k++) {
+			uint64_t poff = 0;
+
 			CHECK(!gobin__file_offset(objs[k], s->addr, &off) &&
-				      !section_offset(paths[k], s->addr, &soff) && off == soff,
-			      "%s: %s: file_offset(%s) 0x%llx, sections say 0x%llx", b->what,
-			      paths[k], key_funcs[i], (unsigned long long)off,
+				      !phdr_offset(paths[k], s->addr, &poff) && off == poff &&
+				      (k == 2 || (!section_offset(paths[k], s->addr, &soff) &&
+						  off == soff)),
+			      "%s: %s: file_offset(%s) 0x%llx, program headers say 0x%llx, "
+			      "sections 0x%llx", b->what, paths[k], key_funcs[i],
+			      (unsigned long long)off, (unsigned long long)poff,
 			      (unsigned long long)soff);
+		}
 		if (!strcmp(key_funcs[i], "main.hotAlloc")) {
 			const char *name = NULL;
 			uint64_t e;
@@ -1150,6 +1185,8 @@ static void check_version_strings(void)
 
 static void check_bad_input(void)
 {
+	static const char not_elf[] = "package main\n\nfunc main() {}\n"
+				      "// longer than an ELF header, so not rejected for its size\n";
 	char path[PATH_MAX];
 	uint64_t a = 0, off = 0, soff = 0, entry = 0;
 	const char *name = NULL;
@@ -1165,8 +1202,7 @@ static void check_bad_input(void)
 	errno = 0;
 	CHECK(!gobin__open(tmp) && errno == EISDIR, "directory: errno %d", errno);
 	snprintf(path, sizeof(path), "%s/notelf", tmp);
-	write_file(path, "package main\n\nfunc main() {}\n" "................................"
-		   "................................", 94);
+	write_file(path, not_elf, sizeof(not_elf) - 1);
 	errno = 0;
 	CHECK(!gobin__open(path) && errno == ENOEXEC, "text file: errno %d", errno);
 	write_file(path, "", 0);
