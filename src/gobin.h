@@ -56,8 +56,7 @@ int gobin__version(const struct ht_gobin *g, int *major, int *minor, int *patch)
 const char *gobin__experiments(const struct ht_gobin *g);
 
 /* The module and build settings text as `go version -m` prints it ("path\t...\nmod\t...\n
- * build\tGOARCH=amd64\n..."), framing removed.  "" if absent (1.18+ binaries built outside a
- * module, or no build info). */
+ * build\tGOARCH=amd64\n..."), framing removed.  "" if absent. */
 const char *gobin__modinfo(const struct ht_gobin *g);
 
 /* The value of one build setting ("build\tKEY=VALUE" line of the modinfo), e.g. key
@@ -97,16 +96,20 @@ int gobin__func_at(const struct ht_gobin *g, uint64_t vaddr, const char **name,
 		   uint64_t *entry);
 
 /* Source position of the instruction at ELF virtual address pc, from pclntab (so stripped
- * binaries get it too): file as the binary records it (an absolute path, or a
- * "$GOROOT/src/..."-style path when built with -trimpath) and line.  For inlined code this
+ * binaries get it too): file as the binary records it (an absolute path; with -trimpath
+ * "runtime/malloc.go", "example.com/mod/main.go") and line.  For inlined code this
  * is the position of the inlined statement itself (as `go tool objdump` prints), not of the
  * call.  0; -ENOENT (pc is in no Go function or has no position); -ENOTSUP (no readable
  * pclntab); -EINVAL (the tables are damaged). */
 int gobin__line_at(const struct ht_gobin *g, uint64_t pc, const char **file, int *line);
 
-/* Calls cb for every function whose name starts with prefix ("" for all), in name order
- * (e.g. prefix "runtime.mallocgcSmall" for Go 1.26+'s size-class entry points).  cb returns
- * 0 to go on; any other value stops the walk and is returned.  0 when the walk completes. */
+/* Calls cb for every function whose name starts with prefix ("" for all), in name order.
+ * cb returns 0 to go on; any other value stops the walk and is returned.  0 when the walk
+ * completes.  E.g. prefix "runtime.mallocgc" lists the allocation entry points: Go 1.26
+ * with GOEXPERIMENT=sizespecializedmalloc adds mallocgcSmallNoScanSC<n>,
+ * mallocgcSmallScanNoHeaderSC<n> and mallocgcTinySize<n>; 1.27 has ...SC<n>,
+ * mallocgcTinySC<n>, and the mallocgc{Tiny,SmallScan,SmallNoScan}SlowPath helpers they
+ * call (not entry points).  Only the size classes the program uses are linked in. */
 typedef int (*gobin_func_cb)(const char *name, uint64_t addr, uint64_t size, void *arg);
 int gobin__for_each_func(const struct ht_gobin *g, const char *prefix, gobin_func_cb cb,
 			 void *arg);

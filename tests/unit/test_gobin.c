@@ -1186,7 +1186,7 @@ static void check_version_strings(void)
 static void check_bad_input(void)
 {
 	static const char not_elf[] = "package main\n\nfunc main() {}\n"
-				      "// longer than an ELF header, so not rejected for its size\n";
+				      "// longer than an ELF header, not rejected for size\n";
 	char path[PATH_MAX];
 	uint64_t a = 0, off = 0, soff = 0, entry = 0;
 	const char *name = NULL;
