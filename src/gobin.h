@@ -106,10 +106,10 @@ int gobin__line_at(const struct ht_gobin *g, uint64_t pc, const char **file, int
 /* Calls cb for every function whose name starts with prefix ("" for all), in name order.
  * cb returns 0 to go on; any other value stops the walk and is returned.  0 when the walk
  * completes.  E.g. prefix "runtime.mallocgc" lists the allocation entry points: Go 1.26
- * with GOEXPERIMENT=sizespecializedmalloc adds mallocgcSmallNoScanSC<n>,
- * mallocgcSmallScanNoHeaderSC<n> and mallocgcTinySize<n>; 1.27 has ...SC<n>,
- * mallocgcTinySC<n>, and the mallocgc{Tiny,SmallScan,SmallNoScan}SlowPath helpers they
- * call (not entry points).  Only the size classes the program uses are linked in. */
+ * with GOEXPERIMENT=sizespecializedmalloc adds mallocgcSmallNoScanSC2-26,
+ * mallocgcSmallScanNoHeaderSC1-26 and mallocgcTinySize1-15 (66 functions); 1.27 has
+ * mallocgcSmallNoScanSC2-7, mallocgcSmallScanNoHeaderSC1-7 and mallocgcTinySC2, plus the
+ * mallocgc{Tiny,SmallScan,SmallNoScan}SlowPath helpers those call (not entry points). */
 typedef int (*gobin_func_cb)(const char *name, uint64_t addr, uint64_t size, void *arg);
 int gobin__for_each_func(const struct ht_gobin *g, const char *prefix, gobin_func_cb cb,
 			 void *arg);
