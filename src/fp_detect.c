@@ -4,7 +4,8 @@
  *
  * How this works: code built with frame pointers opens (nearly) every function with
  * `push %rbp; mov %rsp, %rbp` (after endbr64 under -fcf-protection; after the stack-bound
- * check in Go); code built without them uses %rbp as an ordinary register and opens with
+ * check in Go; at -O2 with other instructions scheduled in between, or after an early-exit
+ * test); code built without them uses %rbp as an ordinary register and opens with
  * other pushes or a `sub %rsp`, except for the few functions that need a frame pointer
  * anyway (alloca, over-aligned locals).  So an even sample of function prologues, decoded
  * with capstone, tells the two apart by a wide margin: >95% against <10% on Debian 12's
@@ -28,8 +29,9 @@
 
 #include "fp_detect.h"
 
-#define PROLOGUE_INSNS 6 /* instructions searched for the frame setup (endbr64 not counted) */
-#define PROLOGUE_BYTES 40
+#define PROLOGUE_INSNS 8 /* instructions searched for the frame setup (endbr64 not counted) */
+#define PROLOGUE_BYTES 48
+#define MAX_SCHEDULED_APART 3
 #define MIN_FN_BYTES 8
 
 /* crt1.o, crti.o and crtbegin.o functions linked into every program. */
@@ -104,18 +106,28 @@ static const uint8_t *code_at(Dwfl_Module *mod, uint64_t addr, size_t *len)
 	return (const uint8_t *)data->d_buf + off;
 }
 
+/*
+ * `push %rbp`, then `mov %rsp, %rbp` within the next MAX_SCHEDULED_APART instructions, none
+ * of which touch %rbp or %rsp (gcc -O2 schedules other work in between).
+ */
 static bool sets_up_frame_pointer(csh cs, cs_insn *in, const uint8_t *code, size_t len,
 				  uint64_t addr)
 {
-	bool pushed_rbp = false;
+	int since_push = -1; /* instructions since `push %rbp`, -1: none */
 
 	for (int i = 0; i < PROLOGUE_INSNS && cs_disasm_iter(cs, &code, &len, &addr, in);) {
 		if (!strcmp(in->mnemonic, "endbr64"))
 			continue;
-		if (pushed_rbp && !strcmp(in->mnemonic, "mov") && !strcmp(in->op_str, "rbp, rsp"))
-			return true;
-		pushed_rbp = !strcmp(in->mnemonic, "push") && !strcmp(in->op_str, "rbp");
 		i++;
+		if (since_push >= 0) {
+			if (!strcmp(in->mnemonic, "mov") && !strcmp(in->op_str, "rbp, rsp"))
+				return true;
+			if (strstr(in->op_str, "rbp") || strstr(in->op_str, "rsp") ||
+			    ++since_push > MAX_SCHEDULED_APART)
+				since_push = -1;
+		}
+		if (!strcmp(in->mnemonic, "push") && !strcmp(in->op_str, "rbp"))
+			since_push = 0;
 	}
 	return false;
 }
