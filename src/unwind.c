@@ -129,6 +129,7 @@ struct ht_unwinder {
 	struct ht_u64map map_verdict; /* (start, dev, inode) hash of a mapped module -> V_* */
 	uint64_t verdict_gen;         /* bumped when a mapped module is found to keep FP */
 	int fp_code_fd;               /* BPF map ht_fp_code, or -1 */
+	bool libdwfl_only;            /* no fast path (tests compare the two) */
 	struct ht_unwind_stats st;
 };
 
@@ -733,7 +734,7 @@ static uint32_t unwind_copy(struct ht_unwinder *u, struct ht_proc_info *info,
 	}
 	ps->in = in;
 	ps->oob = false;
-	if (!fast_walk(ps, &w)) {
+	if (u->libdwfl_only || !fast_walk(ps, &w)) {
 		u->st.slow++;
 		w = (struct walk){ .ps = ps, .map = &info->map, .out = out, .max = u->max_depth,
 				   .skip_first = w.skip_first };
@@ -846,6 +847,11 @@ void unwinder__prepare_process(struct ht_unwinder *u, const struct ht_proc_info 
 		if (info->map.mods[i].executable_map)
 			module_keeps_fp(u, &info->map.mods[i]);
 	sync_fp_code(u, info);
+}
+
+void unwinder__set_libdwfl_only(struct ht_unwinder *u, bool on)
+{
+	u->libdwfl_only = on;
 }
 
 const struct ht_unwind_stats *unwinder__stats(const struct ht_unwinder *u)

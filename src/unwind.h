@@ -74,6 +74,9 @@ void unwinder__classify_file(struct ht_unwinder *u, const char *path);
  * is (ht_fp_code), at once.  Nothing in other modes. */
 void unwinder__prepare_process(struct ht_unwinder *u, const struct ht_proc_info *info);
 
+/* Every stack by libdwfl, none by the fast path (which must give the same frames: tests). */
+void unwinder__set_libdwfl_only(struct ht_unwinder *u, bool on);
+
 const struct ht_unwind_stats *unwinder__stats(const struct ht_unwinder *u);
 /* Stacks it marked truncated (kept FP chains cut by the depth cap, cut unwindings). */
 uint64_t unwinder__truncated(const struct ht_unwinder *u);
