@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 
@@ -605,17 +606,20 @@ def update_readme(text):
              "measures what tracing costs a process.  The workloads in bench/workloads/ run "
              "untraced; under heaptap's floors (`--mode floor-live`, `floor-rate`: empty BPF "
              "programs at the probe sites of live and rate mode, the cost of the traps "
-             "alone); under heaptap `live`, `rate` and `live --sample 524288`; and under "
-             "bpftrace running bench/live.bt, the same job as live mode written as a bpftrace "
-             "user would.  Every configuration runs once per repetition, interleaved; the "
-             "table shows medians.  Then a sustained-rate run of the 2-thread "
-             "microbenchmark and the collector's replay benchmark (bench/collector_bench.c).  "
-             "It takes about 10 minutes and never fails the build; "
-             "`BENCH_ARGS=--update-readme` rewrites this section.  The machine below is a "
-             "shared 2-vCPU VM where a uprobe trap costs several microseconds: compare ratios "
-             "within one run, and expect 10-30% spread between runs.\n\n"
+             "alone); under heaptap `live`, `rate`, `live --sample 524288` and `live --unwind "
+             "dwarf`; and under bpftrace running bench/live.bt, the same job as live mode "
+             "written as a bpftrace user would.  Every configuration runs once per "
+             "repetition, interleaved; the table shows medians.  Then a sustained-rate run "
+             "of the 2-thread microbenchmark and the collector's replay benchmark "
+             "(bench/collector_bench.c).  It takes about 12 minutes and never fails the "
+             "build; `BENCH_ARGS=--update-readme` rewrites this section.  The machine below "
+             "is a shared 2-vCPU VM where a uprobe trap costs several microseconds: compare "
+             "ratios within one run, and expect 10-30% spread between runs.\n\n"
              "Latest run:\n\n")
-    section = head + "\n" + intro + text
+    # Prose wrapped like the rest of the README; table rows stay whole.
+    text = "\n".join(l if l.startswith("|") or not l else textwrap.fill(l, 90)
+                     for l in (intro + text).split("\n"))
+    section = head + "\n" + text
     i = readme.find("\n" + head)
     if i < 0:
         readme = readme.rstrip("\n") + "\n\n" + section
