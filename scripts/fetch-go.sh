@@ -11,13 +11,14 @@
 # How the mirror is found: the URI of the Debian archive this machine's apt already uses
 # is read, at run time, from the deb822 stanza in /etc/apt/sources.list.d/*.sources (or
 # the one-line /etc/apt/sources.list entry) whose suite is this release's codename (from
-# /etc/os-release), so no host name is written here.  A private apt configuration under
-# DEST/apt (its own sources.list, lists, cache and an empty dpkg status) points that URI
-# at the suites in HEAPTAP_GO_SUITES (default: bookworm-backports trixie forky sid, the
-# first that has the version wins, as apt's candidate) and runs `apt-get update` and
-# `apt-get download` there; the system's apt state is neither read nor changed.  The
-# packages are unpacked with `dpkg -x`.  Signatures are checked against
-# /usr/share/keyrings/debian-archive-keyring.gpg as for any apt source.
+# /etc/os-release), so no host name is written here.  A private apt state under DEST/apt
+# (its own sources.list, lists, cache and an empty dpkg status) points that URI at the
+# suites in HEAPTAP_GO_SUITES (default: bookworm-backports trixie forky sid; apt's
+# candidate, the highest version among them, wins) and runs `apt-get update` and
+# `apt-get download` there: the system's package lists and dpkg status are neither read
+# nor changed.  Signatures are checked against
+# /usr/share/keyrings/debian-archive-keyring.gpg as for any apt source.  The packages are
+# unpacked with `dpkg -x`.
 #
 # A second call finds DEST/go-VERSION complete and only prints its GOROOT.  Exit 1, with
 # one line on stderr, when the version cannot be had (no network, no such package).
@@ -27,7 +28,11 @@ die() { echo "fetch-go: $*" >&2; exit 1; }
 
 [ $# -eq 2 ] || { echo "usage: $0 VERSION DEST   (e.g. $0 1.27 build/go-toolchains)" >&2; exit 2; }
 ver=$1
-[[ $ver =~ ^1\.[0-9]+$ ]] || { echo "fetch-go: VERSION must look like 1.27, not '$ver'" >&2; exit 2; }
+if ! [[ $ver =~ ^1\.[0-9]+$ ]]; then
+	echo "fetch-go: VERSION must look like 1.27, not '$ver'" >&2
+	exit 2
+fi
+suites=${HEAPTAP_GO_SUITES:-bookworm-backports trixie forky sid}
 mkdir -p "$2"
 dest=$(cd "$2" && pwd)
 root="$dest/go-$ver"
@@ -49,6 +54,7 @@ fi
 # The archive URI of this release's main suite, from the apt sources already configured.
 mirror_uri() {
 	local codename f
+	# shellcheck disable=SC1091
 	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 	[ -n "$codename" ] || return 0
 	for f in /etc/apt/sources.list.d/*.sources; do
@@ -83,11 +89,11 @@ uri=$(mirror_uri | head -n1)
 [ -n "$uri" ] || die "cannot find this release's Debian mirror in the apt sources"
 
 apt_dir="$dest/apt"
-mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" "$apt_dir/etc/apt.conf.d" \
-	"$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" "$apt_dir/lists/partial" \
+	"$apt_dir/cache/archives/partial"
 : >"$apt_dir/status"
 {
-	for suite in ${HEAPTAP_GO_SUITES:-bookworm-backports trixie forky sid}; do
+	for suite in $suites; do
 		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main"
 	done
 } >"$apt_dir/etc/sources.list"
@@ -98,7 +104,6 @@ apt_opts=(
 	-o "Dir::Etc::SourceParts=$apt_dir/etc/sources.list.d"
 	-o "Dir::Etc::Preferences=$apt_dir/etc/preferences"
 	-o "Dir::Etc::PreferencesParts=$apt_dir/etc/preferences.d"
-	-o "Dir::Etc::Parts=$apt_dir/etc/apt.conf.d"
 	-o "Dir::State=$apt_dir"
 	-o "Dir::State::Lists=$apt_dir/lists"
 	-o "Dir::State::status=$apt_dir/status"
@@ -121,13 +126,14 @@ have_pkgs() {
 # warning in the log; what matters is whether the packages are there.
 if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null)" ] ||
 	! have_pkgs; then
-	timeout 300 apt-get -q "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || true
-	have_pkgs || die "no golang-$ver-go/-src in ${HEAPTAP_GO_SUITES:-bookworm-backports trixie forky sid} (see $apt_dir/update.log)"
+	timeout 120 apt-get -q "${apt_opts[@]}" update >"$apt_dir/update.log" 2>&1 || true
+	have_pkgs || die "no golang-$ver-go/-src in: $suites (see $apt_dir/update.log)"
 fi
 
 tmp=$(mktemp -d "$dest/.fetch-$ver.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && timeout 600 apt-get -q "${apt_opts[@]}" download "${pkgs[@]}") >"$tmp/download.log" 2>&1 ||
+(cd "$tmp" && timeout 180 apt-get -q "${apt_opts[@]}" download "${pkgs[@]}") \
+	>"$tmp/download.log" 2>&1 ||
 	die "apt-get download ${pkgs[*]} failed: $(tail -n1 "$tmp/download.log")"
 mkdir "$tmp/root"
 for deb in "$tmp"/*.deb; do
