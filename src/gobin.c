@@ -83,7 +83,6 @@
 
 struct seg {
 	uint64_t vaddr;
-	uint64_t memsz;
 	uint64_t filesz;
 	uint64_t offset;
 	uint32_t flags;
@@ -310,7 +309,6 @@ static int load_segments(struct ht_gobin *g)
 			continue; /* truncated file: its bytes are not here */
 		g->segs[g->nsegs++] = (struct seg){
 			.vaddr = ph.p_vaddr,
-			.memsz = ph.p_memsz,
 			.filesz = ph.p_filesz,
 			.offset = ph.p_offset,
 			.flags = ph.p_flags,
