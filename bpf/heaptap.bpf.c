@@ -57,6 +57,8 @@ struct ht_thread {
 	 * block one delete reports must not be reported again by what it calls. */
 	__u64 pending_delete_addr;
 	__u64 pending_delete_sp;
+	/* Stack copies: the mapping the thread's stack pointer was last found in. */
+	__u64 stack_lo, stack_hi;
 	struct ht_call calls[HT_MAX_NEST];
 };
 
@@ -305,17 +307,53 @@ static __always_inline __u32 walk_fp(__u64 *frames, __u64 first, __u64 fp, __u32
 	return n;
 }
 
+struct vma_bounds {
+	__u64 lo, hi;
+};
+
+static long get_vma_bounds(struct task_struct *task, struct vm_area_struct *vma, void *arg)
+{
+	struct vma_bounds *b = arg;
+
+	b->lo = vma->vm_start;
+	b->hi = vma->vm_end;
+	return 0;
+}
+
+/*
+ * Bytes of stack mapped from sp up.  A read past the end of the mapping does no harm but
+ * costs a page fault caught by the kernel: 6-7 us in this VM, five times the copy itself,
+ * and a shallow main thread is less than 8 KiB from the top of its stack.  So the end is
+ * looked up (bpf_find_vma) the first time and kept per thread; a stack pointer outside the
+ * mapping kept (sigaltstack, a coroutine's stack) looks it up again.
+ */
+static __always_inline __u64 stack_room(struct ht_thread *t, __u64 sp)
+{
+	struct vma_bounds b = {};
+
+	if (!t)
+		return HT_MAX_STACK_BYTES;
+	if (sp < t->stack_lo || sp >= t->stack_hi) {
+		if (bpf_find_vma(bpf_get_current_task_btf(), sp, get_vma_bounds, &b, 0) ||
+		    sp < b.lo || sp >= b.hi)
+			return HT_MAX_STACK_BYTES; /* not known: copy and let the read stop */
+		t->stack_lo = b.lo;
+		t->stack_hi = b.hi;
+	}
+	return t->stack_hi - sp;
+}
+
 /*
  * DWARF unwinding (--unwind dwarf|auto): copies the registers and the top of the user
- * stack (ht_stack_bytes from %rsp up) into the trailer us, for the collector to unwind
- * with CFI (DESIGN.md §4).  The copy goes page by page: a mapping ends on a page boundary,
- * so the copy stops exactly where the stack's mapping does (the main thread's stack often
- * ends less than ht_stack_bytes above a shallow frame).  Returns the bytes copied.
+ * stack (ht_stack_bytes from %rsp up, within the stack's mapping) into the trailer us, for
+ * the collector to unwind with CFI (DESIGN.md §4).  The copy goes page by page, so where
+ * the mapping is not known it stops exactly where the mapping ends.  Returns the bytes
+ * copied.
  */
 static __always_inline __u32 copy_ustack(struct ht_ustack *us, struct pt_regs *ctx,
-					 bool in_callee)
+					 bool in_callee, struct ht_thread *t)
 {
-	__u64 sp = PT_REGS_SP(ctx), want = ht_stack_bytes, copied = 0;
+	__u64 sp = PT_REGS_SP(ctx), want = ht_stack_bytes, room, copied = 0;
 	__u8 *bytes = (__u8 *)(us + 1);
 
 	us->regs[HT_REG_RIP] = PT_REGS_IP(ctx);
@@ -327,6 +365,9 @@ static __always_inline __u32 copy_ustack(struct ht_ustack *us, struct pt_regs *c
 	us->regs[HT_REG_R14] = ctx->r14;
 	us->regs[HT_REG_R15] = ctx->r15;
 	us->flags = in_callee ? HT_US_IN_CALLEE : 0;
+	room = stack_room(t, sp);
+	if (want > room)
+		want = room;
 	if (want > HT_MAX_STACK_BYTES)
 		want = HT_MAX_STACK_BYTES;
 	for (int i = 0; i < HT_MAX_STACK_BYTES / HT_PAGE + 1; i++) {
@@ -350,24 +391,28 @@ static __always_inline __u32 copy_ustack(struct ht_ustack *us, struct pt_regs *c
 	return copied;
 }
 
+static __always_inline bool in_fp_code(const struct ht_fp_code *c, __u64 addr)
+{
+	for (int j = 0; j < HT_MAX_FP_RANGES; j++)
+		if (addr - c->start[j] < c->end[j] - c->start[j])
+			return true;
+	return false;
+}
+
 struct fp_check {
 	const __u64 *frames;
 	const struct ht_fp_code *code;
 	bool holds;
 };
 
-/* bpf_loop callback: frame i of the chain lies in code that keeps frame pointers. */
+/* bpf_loop callback: frame i of the chain lies in code that keeps frame pointers.  (addr -
+ * 1: the call instruction, inside the calling function.) */
 static long fp_check_frame(__u64 i, void *arg)
 {
 	struct fp_check *fc = arg;
-	/* addr - 1: the call instruction, inside the calling function */
-	__u64 addr = fc->frames[i & (HT_MAX_FRAMES - 1)] - 1;
-	const struct ht_fp_code *c = fc->code;
 
-	for (int j = 0; j < HT_MAX_FP_RANGES; j++) {
-		if (addr - c->start[j] < c->end[j] - c->start[j])
-			return 0; /* next frame */
-	}
+	if (in_fp_code(fc->code, fc->frames[i & (HT_MAX_FRAMES - 1)] - 1))
+		return 0; /* next frame */
 	fc->holds = false;
 	return 1; /* stop */
 }
@@ -380,15 +425,12 @@ static long fp_check_frame(__u64 i, void *arg)
  * collector applies the same rule to records that come with a copy, unwind.c.)  bpf_loop
  * keeps the verifier from walking every length of chain.
  */
-static __always_inline bool fp_chain_holds(const __u64 *frames, __u32 n, bool truncated)
+static __always_inline bool fp_chain_holds(const struct ht_fp_code *code, const __u64 *frames,
+					   __u32 n, bool truncated)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct fp_check fc = { .frames = frames, .holds = true };
+	struct fp_check fc = { .frames = frames, .code = code, .holds = true };
 
 	if (n == 0 || (n == 1 && !truncated))
-		return false;
-	fc.code = bpf_map_lookup_elem(&ht_fp_code, &tgid);
-	if (!fc.code)
 		return false;
 	bpf_loop(n - 1, fp_check_frame, &fc, 0);
 	return fc.holds;
@@ -401,12 +443,14 @@ static __always_inline bool fp_chain_holds(const __u64 *frames, __u32 n, bool tr
  * before the allocator touches %rbp).  DWARF and auto: the stack trailer, from the
  * registers in ctx (in_callee: at the allocator's entry).
  */
-static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 fn, __u64 addr, __u64 size,
-				       __u64 old_addr, __u64 first, __u64 fp, bool in_callee)
+static __always_inline void emit_alloc(struct pt_regs *ctx, struct ht_thread *t, __u32 fn,
+				       __u64 addr, __u64 size, __u64 old_addr, __u64 first,
+				       __u64 fp, bool in_callee)
 {
 	__u32 zero = 0, depth = ht_max_depth, n = 0;
 	__u64 len = HT_ALLOC_REC_FIXED_SIZE;
 	struct ht_scratch_rec *sr = bpf_map_lookup_elem(&ht_scratch, &zero);
+	const struct ht_fp_code *code = NULL;
 	struct ht_alloc_rec *r;
 	bool truncated = false;
 
@@ -419,7 +463,14 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 fn, __u64 addr
 	r->old_addr = old_addr;
 	if (depth > HT_MAX_DEPTH)
 		depth = HT_MAX_DEPTH;
-	if (ht_unwind != HT_UNWIND_DWARF) {
+	if (ht_unwind == HT_UNWIND_AUTO) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		code = bpf_map_lookup_elem(&ht_fp_code, &tgid);
+	}
+	/* auto: a caller in code without frame pointers needs the copy anyway: no walk. */
+	if (ht_unwind == HT_UNWIND_FP ||
+	    (ht_unwind == HT_UNWIND_AUTO && (!code || in_fp_code(code, first - 1)))) {
 		n = walk_fp(r->frames, first, fp, depth, &truncated);
 		if (truncated)
 			r->hdr.flags |= HT_F_TRUNCATED;
@@ -428,11 +479,11 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, __u32 fn, __u64 addr
 	r->hdr.nframes = n;
 	len += n * sizeof(__u64);
 	if (ht_unwind == HT_UNWIND_DWARF ||
-	    (ht_unwind == HT_UNWIND_AUTO && !fp_chain_holds(r->frames, n, truncated))) {
+	    (ht_unwind == HT_UNWIND_AUTO && (!code || !fp_chain_holds(code, r->frames, n, truncated)))) {
 		struct ht_ustack *us = (void *)&r->frames[n];
 
 		/* The collector decides what is truncated, and counts it. */
-		if (!copy_ustack(us, ctx, in_callee) && !n)
+		if (!copy_ustack(us, ctx, in_callee, t) && !n)
 			count(HT_CNT_STACK_ERRORS);
 		r->hdr.flags |= HT_F_USTACK;
 		len += sizeof(*us) + us->len;
@@ -531,7 +582,8 @@ int BPF_KRETPROBE(ht_alloc_return)
 	}
 	if (ret && c.sampled) {
 		remember_block(ret);
-		emit_alloc(ctx, c.fn, ret, c.size, c.ptr, PT_REGS_IP(ctx), PT_REGS_FP(ctx), false);
+		emit_alloc(ctx, t, c.fn, ret, c.size, c.ptr, PT_REGS_IP(ctx), PT_REGS_FP(ctx),
+			   false);
 	}
 	t->pending_delete_addr = 0;
 	return 0;
@@ -586,7 +638,7 @@ int BPF_KPROBE(ht_rate_entry)
 {
 	__u32 fn = bpf_get_attach_cookie(ctx);
 	__u64 size, ptr, caller = 0;
-	struct ht_thread *t;
+	struct ht_thread *t = NULL;
 
 	if (ht_mode == HT_MODE_FLOOR)
 		return 0;
@@ -602,6 +654,9 @@ int BPF_KPROBE(ht_rate_entry)
 	}
 	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
 		caller = 0;
-	emit_alloc(ctx, fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx), true);
+	/* A stack copy keeps its mapping's bounds in the thread's state. */
+	if (!t && ht_unwind != HT_UNWIND_FP)
+		t = thread_state(true);
+	emit_alloc(ctx, t, fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx), true);
 	return 0;
 }

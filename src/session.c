@@ -50,6 +50,7 @@ struct session {
 	uint64_t origin_ns, last_roll_ns;
 	uint64_t start_unix_ns;
 	bool stop;
+	bool busy; /* the last drain found the ring filling fast */
 	bool target_gone;
 };
 
@@ -63,7 +64,12 @@ static uint64_t now_ns(void)
 
 static void drain(struct session *s)
 {
+	struct ring *ring = s->rb ? ring_buffer__ring(s->rb, 0) : NULL;
+
 	s->ev.drain_gen++;
+	/* An eighth of the ring or more since the last drain (records with stack copies are
+	 * 8 KiB): drain again in 1 ms rather than drain_ms, before the ring fills. */
+	s->busy = ring && ring__avail_data_size(ring) > ring__size(ring) / 8;
 	if (s->rb)
 		ring_buffer__consume(s->rb);
 }
@@ -319,7 +325,7 @@ static void run_loop(struct session *s)
 					 { .fd = s->pidfd, .events = POLLIN } };
 		uint64_t now;
 
-		poll(fds, s->pidfd >= 0 ? 2 : 1, s->cfg->drain_ms);
+		poll(fds, s->pidfd >= 0 ? 2 : 1, s->busy ? 1 : s->cfg->drain_ms);
 		drain(s);
 		handle_signals(s);
 		if (!s->launched && s->pidfd >= 0 && (fds[1].revents & POLLIN))

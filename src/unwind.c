@@ -431,8 +431,9 @@ static bool keeps_fp(struct ht_unwinder *u, const struct ht_proc_info *info, uin
 
 /*
  * Tells the probe where the process's code keeps frame pointers (ht_fp_code): chains
- * through such code only are then sent without a stack copy.  Written again when a module
- * was found to keep them or the map changed.  (A module unmapped and replaced by other
+ * through such code only are then sent without a stack copy, and a caller outside it is
+ * not walked at all (so the table must cover every module: all of them are classified
+ * first).  Written again when the map changed.  (A module unmapped and replaced by other
  * code at the same address is still trusted until the next record with a copy shows the
  * change.)
  */
@@ -446,6 +447,9 @@ static void sync_fp_code(struct ht_unwinder *u, const struct ht_proc_info *info)
 	if (u->fp_code_fd < 0 || !(ps = proc_state_of(u, info)) ||
 	    (ps->pushed_gen == u->verdict_gen && ps->pushed_sig == sig))
 		return;
+	for (size_t i = 0; i < info->map.n; i++)
+		if (info->map.mods[i].executable_map)
+			module_keeps_fp(u, &info->map.mods[i]);
 	for (size_t i = 0, k = 0; i < info->map.n && k < HT_MAX_FP_RANGES; i++) {
 		const struct ht_module *m = &info->map.mods[i];
 		uint64_t *v = u64map__get(&u->map_verdict, module_key(m));
@@ -809,8 +813,8 @@ uint32_t unwinder__frames(struct ht_unwinder *u, struct ht_proc_info *info,
 
 	*unmapped = false;
 	if (u->mode == HT_UNWIND_MODE_AUTO) {
-		holds = fp_chain_holds(u, info, in);
 		sync_fp_code(u, info);
+		holds = fp_chain_holds(u, info, in);
 	}
 	if (u->mode == HT_UNWIND_MODE_AUTO && holds) {
 		uint32_t n = in->fp_n < u->max_depth ? in->fp_n : u->max_depth;
@@ -841,12 +845,8 @@ void unwinder__classify_file(struct ht_unwinder *u, const char *path)
 
 void unwinder__prepare_process(struct ht_unwinder *u, const struct ht_proc_info *info)
 {
-	if (u->mode != HT_UNWIND_MODE_AUTO)
-		return;
-	for (size_t i = 0; i < info->map.n; i++)
-		if (info->map.mods[i].executable_map)
-			module_keeps_fp(u, &info->map.mods[i]);
-	sync_fp_code(u, info);
+	if (u->mode == HT_UNWIND_MODE_AUTO)
+		sync_fp_code(u, info);
 }
 
 void unwinder__set_libdwfl_only(struct ht_unwinder *u, bool on)
