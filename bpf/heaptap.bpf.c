@@ -479,7 +479,8 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, struct ht_thread *t,
 	r->hdr.nframes = n;
 	len += n * sizeof(__u64);
 	if (ht_unwind == HT_UNWIND_DWARF ||
-	    (ht_unwind == HT_UNWIND_AUTO && (!code || !fp_chain_holds(code, r->frames, n, truncated)))) {
+	    (ht_unwind == HT_UNWIND_AUTO &&
+	     (!code || !fp_chain_holds(code, r->frames, n, truncated)))) {
 		struct ht_ustack *us = (void *)&r->frames[n];
 
 		/* The collector decides what is truncated, and counts it. */

@@ -460,7 +460,8 @@ static void sync_fp_code(struct ht_unwinder *u, const struct ht_proc_info *info)
 		}
 	}
 	if (bpf_map_update_elem(u->fp_code_fd, &key, &code, BPF_ANY)) {
-		log_debug("unwind: pid %d: cannot update ht_fp_code: %s", info->pid, strerror(errno));
+		log_debug("unwind: pid %d: cannot update ht_fp_code: %s", info->pid,
+			  strerror(errno));
 		return;
 	}
 	ps->pushed_gen = u->verdict_gen;
@@ -503,9 +504,12 @@ static void compile_row(struct proc_state *ps, uint64_t addr, struct cfi_row *ro
 	row->kind = ROW_NOCFI;
 	if (!m)
 		return;
-	if (!((cfi = dwfl_module_eh_cfi(m, &bias)) && !dwarf_cfi_addrframe(cfi, addr - bias, &frame)) &&
-	    !((cfi = dwfl_module_dwarf_cfi(m, &bias)) && !dwarf_cfi_addrframe(cfi, addr - bias, &frame)))
-		return;
+	cfi = dwfl_module_eh_cfi(m, &bias);
+	if (!cfi || dwarf_cfi_addrframe(cfi, addr - bias, &frame)) {
+		cfi = dwfl_module_dwarf_cfi(m, &bias);
+		if (!cfi || dwarf_cfi_addrframe(cfi, addr - bias, &frame))
+			return;
+	}
 	row->kind = ROW_SLOW;
 	if (dwarf_frame_info(frame, NULL, NULL, &signal) < 0 || signal ||
 	    dwarf_frame_cfa(frame, &ops, &nops) || nops != 1 || ops[0].atom != DW_OP_bregx ||
@@ -874,7 +878,8 @@ void unwinder__log_stats(const struct ht_unwinder *u)
 		 "code %" PRIu64 ", depth cap %" PRIu64 ", other %" PRIu64 "; %" PRIu64
 		 " frame-pointer chains kept from records with a copy (%" PRIu64 " cut by the "
 		 "depth cap); setup %.1f ms (%" PRIu64 " sessions, %" PRIu64 " objects)",
-		 st->unwound, st->unwound ? st->ns / 1e3 / st->unwound : 0.0, st->slow, st->complete,
+		 st->unwound, st->unwound ? st->ns / 1e3 / st->unwound : 0.0, st->slow,
+		 st->complete,
 		 st->trunc_copy, st->trunc_cfi, st->trunc_depth, st->trunc_error, st->fp_kept,
 		 st->fp_kept_cut, st->setup_ns / 1e6, st->sessions,
 		 st->objects_fp + st->objects_nofp);
