@@ -26,6 +26,11 @@ struct ht_heap *heap__new(uint64_t max_blocks, uint64_t origin_ns)
 	return h;
 }
 
+void heap__set_origin(struct ht_heap *h, uint64_t origin_ns)
+{
+	h->origin_ns = origin_ns;
+}
+
 void heap__free(struct ht_heap *h)
 {
 	if (!h)

@@ -73,6 +73,9 @@ struct ht_block {
 /* max_blocks: cap on live blocks over all processes.  origin_ns: time origin (monotonic). */
 struct ht_heap *heap__new(uint64_t max_blocks, uint64_t origin_ns);
 void heap__free(struct ht_heap *h);
+/* Moves the time origin (before any block is born: the session's origin is when the
+ * probes were attached, which heap__new() cannot know yet). */
+void heap__set_origin(struct ht_heap *h, uint64_t origin_ns);
 
 /*
  * A block at addr was born at site (stack id) in pid.  It accounts for size bytes in count

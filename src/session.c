@@ -396,6 +396,8 @@ int session__run(const struct ht_config *cfg)
 	s.ev.probes = s.probes;
 	log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes, s.slow_probes);
 	s.origin_ns = s.last_roll_ns = now_ns();
+	/* block ages (--min-age) and report times share this origin */
+	heap__set_origin(s.ev.heap, s.origin_ns);
 	{
 		struct timespec ts;
 
