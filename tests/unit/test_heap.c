@@ -14,29 +14,7 @@
 
 #include "heap.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
-
-#define CHECK_EQ(a, b) check_eq((uint64_t)(a), (uint64_t)(b), #a, #b, __FILE__, __LINE__)
-
-static bool check_eq(uint64_t a, uint64_t b, const char *as, const char *bs, const char *file,
-		     int line)
-{
-	if (a == b)
-		return true;
-	fprintf(stderr, "%s:%d: check failed: %s == %s (%" PRIu64 " != %" PRIu64 ")\n", file,
-		line, as, bs, a, b);
-	failures++;
-	return false;
-}
+#include "check.h"
 
 /* alloc/free/live figures of one ht_counts, reported at the caller's line. */
 #define CHECK_COUNTS(c, ac, ab, fc, fb, lc, lb) \

@@ -14,29 +14,7 @@
 #include "stacks.h"
 #include "u64map.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
-
-#define CHECK_EQ(a, b) check_eq((uint64_t)(a), (uint64_t)(b), #a, #b, __FILE__, __LINE__)
-
-static bool check_eq(uint64_t a, uint64_t b, const char *as, const char *bs, const char *file,
-		     int line)
-{
-	if (a == b)
-		return true;
-	fprintf(stderr, "%s:%d: check failed: %s == %s (%" PRIu64 " != %" PRIu64 ")\n", file,
-		line, as, bs, a, b);
-	failures++;
-	return false;
-}
+#include "check.h"
 
 #define CHECK_STACK(s, id, pid, fn, trunc, frames, n) \
 	check_stack((s), (id), (pid), (fn), (trunc), (frames), (n), __FILE__, __LINE__)

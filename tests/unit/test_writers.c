@@ -18,16 +18,7 @@
 #include "config.h"
 #include "report.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			failures++;                                                  \
-		}                                                                    \
-	} while (0)
+#include "check.h"
 
 #define CHECK_STR(got, want) check_str((got), (want), #got, __FILE__, __LINE__)
 
