@@ -3,8 +3,9 @@
  * replayed through events__handle(), the function the session hands to libbpf's ring
  * buffer, into a real heap model, stack table and process table.
  *
- *   collector_bench [RUNS]
+ *   collector_bench [RUNS [SCENARIO]]
  *
+ * SCENARIO runs only the scenario of that name (for profiling one of them).
  * Records are built up front in one buffer, back to back as in the ring, so the timed loop
  * is the collector alone.  Every allocation carries a 12-frame stack drawn from 300
  * distinct stacks (a skewed mix: a few hot ones); frames are addresses inside this program,
@@ -252,6 +253,13 @@ out:
 	return err;
 }
 
+static const char *only; /* run only this scenario, or NULL for all */
+
+static bool wanted(const char *name)
+{
+	return !only || !strcmp(only, name);
+}
+
 static int scenario(const char *name, const struct replay *r, size_t untimed, int runs)
 {
 	struct result res = { 0 };
@@ -292,6 +300,8 @@ static int churn(const char *name, size_t live, size_t steps, bool young, int ru
 	size_t untimed;
 	int err;
 
+	if (!wanted(name))
+		return 0;
 	sim_init(&s);
 	for (size_t i = 0; i < live; i++)
 		add_alloc(&r, &s, 0);
@@ -318,14 +328,17 @@ int main(int argc, char **argv)
 	int runs = argc > 1 ? atoi(argv[1]) : 5, err;
 
 	if (runs < 1 || runs > MAX_RUNS) {
-		fprintf(stderr, "usage: collector_bench [RUNS 1-%d]\n", MAX_RUNS);
+		fprintf(stderr, "usage: collector_bench [RUNS 1-%d [SCENARIO]]\n", MAX_RUNS);
 		return 2;
 	}
+	only = argc > 2 ? argv[2] : NULL;
 	if (churn("young-100k", 100000, 500000, true, runs) ||
 	    churn("random-10k", 10000, 500000, false, runs) ||
 	    churn("random-100k", 100000, 500000, false, runs) ||
 	    churn("random-1M", 1000000, 500000, false, runs))
 		return 1;
+	if (!wanted("growth-1M"))
+		return 0;
 
 	sim_init(&s);
 	for (int i = 0; i < 1000000; i++)
