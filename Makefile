@@ -67,6 +67,9 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
 
 -include tests/targets/targets.mk
+# Go targets (Go 1.19 plus toolchains fetched on demand over the network): only
+# `make go-targets[-VER]` builds them, never `all`.
+-include tests/targets/go/go.mk
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 
