@@ -441,11 +441,12 @@ static __always_inline bool fp_chain_holds(const struct ht_fp_code *code, const 
  * a return probe: the IP, already back in the caller; at entry: [rsp]) and continuing up
  * the frame pointer chain from fp (the caller's frame in both cases: the probe sites come
  * before the allocator touches %rbp).  DWARF and auto: the stack trailer, from the
- * registers in ctx (in_callee: at the allocator's entry).
+ * registers in ctx (in_callee: at the allocator's entry).  fp_only: the chain alone, whatever
+ * --unwind says (Go code always keeps frame pointers).
  */
 static __always_inline void emit_alloc(struct pt_regs *ctx, struct ht_thread *t, __u32 fn,
 				       __u64 addr, __u64 size, __u64 old_addr, __u64 first,
-				       __u64 fp, bool in_callee)
+				       __u64 fp, bool in_callee, bool fp_only)
 {
 	__u32 zero = 0, depth = ht_max_depth, n = 0;
 	__u64 len = HT_ALLOC_REC_FIXED_SIZE;
@@ -463,13 +464,13 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, struct ht_thread *t,
 	r->old_addr = old_addr;
 	if (depth > HT_MAX_DEPTH)
 		depth = HT_MAX_DEPTH;
-	if (ht_unwind == HT_UNWIND_AUTO) {
+	if (ht_unwind == HT_UNWIND_AUTO && !fp_only) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 		code = bpf_map_lookup_elem(&ht_fp_code, &tgid);
 	}
 	/* auto: a caller in code without frame pointers needs the copy anyway: no walk. */
-	if (ht_unwind == HT_UNWIND_FP ||
+	if (fp_only || ht_unwind == HT_UNWIND_FP ||
 	    (ht_unwind == HT_UNWIND_AUTO && (!code || in_fp_code(code, first - 1)))) {
 		n = walk_fp(r->frames, first, fp, depth, &truncated);
 		if (truncated)
@@ -478,9 +479,9 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, struct ht_thread *t,
 	n &= HT_MAX_FRAMES - 1;
 	r->hdr.nframes = n;
 	len += n * sizeof(__u64);
-	if (ht_unwind == HT_UNWIND_DWARF ||
+	if (!fp_only && (ht_unwind == HT_UNWIND_DWARF ||
 	    (ht_unwind == HT_UNWIND_AUTO &&
-	     (!code || !fp_chain_holds(code, r->frames, n, truncated)))) {
+	     (!code || !fp_chain_holds(code, r->frames, n, truncated))))) {
 		struct ht_ustack *us = (void *)&r->frames[n];
 
 		/* The collector decides what is truncated, and counts it. */
@@ -584,7 +585,7 @@ int BPF_KRETPROBE(ht_alloc_return)
 	if (ret && c.sampled) {
 		remember_block(ret);
 		emit_alloc(ctx, t, c.fn, ret, c.size, c.ptr, PT_REGS_IP(ctx), PT_REGS_FP(ctx),
-			   false);
+			   false, false);
 	}
 	t->pending_delete_addr = 0;
 	return 0;
@@ -658,6 +659,153 @@ int BPF_KPROBE(ht_rate_entry)
 	/* A stack copy keeps its mapping's bounds in the thread's state. */
 	if (!t && ht_unwind != HT_UNWIND_FP)
 		t = thread_state(true);
-	emit_alloc(ctx, t, fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx), true);
+	emit_alloc(ctx, t, fn, 0, size, PT_REGS_SP(ctx), caller, PT_REGS_FP(ctx), true, false);
+	return 0;
+}
+
+/*
+ * Go (DESIGN.md §2).  Entry probes only: a uretprobe's hijacked return address would be
+ * copied with a growing goroutine stack and crash the target.  Every probe sits after the
+ * function's stack-check branch (goprobes.c), so a call that first grows its stack is seen
+ * once; there [rsp] is still the return address and %rbp the caller's frame, as at a C
+ * entry.  Go code keeps frame pointers: its stacks are always walked by the chain.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ht_go_proc);
+} ht_go_procs SEC(".maps");
+
+static __always_inline const struct ht_go_proc *go_proc(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	return bpf_map_lookup_elem(&ht_go_procs, &tgid);
+}
+
+/* The executable's load bias: the probe's address minus its ELF address (in the cookie). */
+static __always_inline __u64 go_bias(struct pt_regs *ctx, __u64 cookie)
+{
+	return bpf_get_func_ip(ctx) - HT_COOKIE_GO_VADDR(cookie);
+}
+
+/* runtime.profilealloc(mp, x RBX, size RCX): Go's own sampler picked this allocation (what
+ * its heap profile records); or, --go-exact, runtime.mallocgc(size RAX, ...) and the
+ * size-class functions the compiler calls directly (Go 1.26+), every allocation. */
+SEC("uprobe.multi")
+int BPF_KPROBE(ht_go_alloc)
+{
+	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx; /* read once: see ht_go_free */
+	__u64 cookie = bpf_get_attach_cookie(ctx), caller = 0, addr = 0, size, rate = 0;
+	__u64 bias = go_bias(ctx, cookie);
+	const struct ht_go_proc *gp = go_proc();
+	__u32 fn = cookie & 0xffff;
+	struct ht_thread *t = NULL;
+
+	if (ht_mode == HT_MODE_FLOOR)
+		return 0;
+	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
+		caller = 0;
+	if (HT_FN_ID(fn) == HT_FN_GO_PROFILEALLOC) {
+		addr = bx;
+		size = cx;
+		if (gp && gp->rate_vaddr &&
+		    bpf_probe_read_user(&rate, sizeof(rate), (void *)(gp->rate_vaddr + bias)))
+			rate = 0;
+	} else {
+		size = ax;
+		if (!size) /* mallocgc(0) returns &zerobase: nothing is allocated */
+			return 0;
+		/* mallocgc dispatching to a size-class function: counted at mallocgc */
+		if (gp && caller - bias >= gp->mallocgc_lo && caller - bias < gp->mallocgc_hi)
+			return 0;
+		if (ht_sample_bytes) {
+			t = thread_state(true);
+			if (!t) {
+				count(HT_CNT_STATE_FULL);
+				return 0;
+			}
+			if (!sample(t, size))
+				return 0;
+		}
+	}
+	emit_alloc(ctx, t, fn, addr, size, rate, caller, PT_REGS_FP(ctx), true, true);
+	return 0;
+}
+
+/* runtime.freeSpecial(s RAX, p RBX, size RCX): a special record of block p is freed; only a
+ * profile special means a sampled block died (finalizers, weak handles... are others). */
+SEC("uprobe.multi")
+int BPF_KPROBE(ht_go_free)
+{
+	/* Registers read once, up front: the verifier refuses a ctx pointer the compiler
+	 * offset to reach a field later. */
+	__u64 special = ctx->ax, block = ctx->bx;
+	__u32 fn = bpf_get_attach_cookie(ctx) & 0xffff;
+	const struct ht_go_proc *gp = go_proc();
+	__u8 kind = 0;
+
+	if (ht_mode == HT_MODE_FLOOR || !gp || !block)
+		return 0;
+	if (gp->kind_profile != HT_GO_NO_READ &&
+	    (bpf_probe_read_user(&kind, sizeof(kind), (void *)(special + gp->special_kind_off)) ||
+	     kind != gp->kind_profile))
+		return 0;
+	emit_free(fn, block);
+	return 0;
+}
+
+/* GC cycle start ((*gcControllerState).startCycle, once per cycle) and end of marking
+ * (gcMarkTermination): the arguments, and the runtime's figures read right now. */
+SEC("uprobe.multi")
+int BPF_KPROBE(ht_go_gc)
+{
+	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx, di = ctx->di; /* see ht_go_free */
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	const struct ht_go_proc *gp = go_proc();
+	struct ht_go_gc_rec *r;
+	__u64 bias = go_bias(ctx, cookie);
+
+	if (ht_mode == HT_MODE_FLOOR)
+		return 0;
+	r = bpf_ringbuf_reserve(&ht_events, sizeof(*r), 0);
+	if (!r) {
+		count(HT_CNT_RINGBUF_DROPS);
+		return 0;
+	}
+	fill_hdr(&r->hdr, HT_REC_GO_GC, cookie & 0xffff);
+	r->args[0] = ax;
+	r->args[1] = bx;
+	r->args[2] = cx;
+	r->args[3] = di;
+	r->bias = bias;
+	r->valid = 0;
+	r->pad = 0;
+	for (int i = 0; i < HT_GO_READS; i++) {
+		r->ctl[i] = 0;
+		r->abs[i] = 0;
+	}
+	if (!gp)
+		goto out;
+	for (int i = 0; i < HT_GO_READS; i++) {
+		if (HT_FN_ID(cookie) == HT_FN_GO_GC_START && gp->ctl_off[i] != HT_GO_NO_READ) {
+			if (!bpf_probe_read_user(&r->ctl[i], sizeof(__u64),
+						 (void *)(ax + gp->ctl_off[i])))
+				r->valid |= 1u << i;
+			else
+				r->ctl[i] = 0;
+		}
+		if (gp->abs_vaddr[i]) {
+			if (!bpf_probe_read_user(&r->abs[i], sizeof(__u64),
+						 (void *)(gp->abs_vaddr[i] + bias)))
+				r->valid |= 1u << (4 + i);
+			else
+				r->abs[i] = 0;
+		}
+	}
+out:
+	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	count(HT_CNT_EVENTS);
 	return 0;
 }

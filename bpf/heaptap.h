@@ -23,6 +23,7 @@
 enum ht_rec_type {
 	HT_REC_ALLOC = 1, /* struct ht_alloc_rec: a block came to life (malloc, new, realloc...) */
 	HT_REC_FREE = 2,  /* struct ht_free_rec: a block died (free, delete) */
+	HT_REC_GO_GC = 3, /* struct ht_go_gc_rec: a Go GC cycle started or ended its marking */
 };
 
 /*
@@ -43,6 +44,13 @@ enum ht_fn {
 	HT_FN_NEW_ALIGNED, /* operator new / new[] (size, align_val_t, ...) */
 	HT_FN_FREE,
 	HT_FN_DELETE,
+	/* Go runtime functions (register ABI: arguments in RAX, RBX, RCX, RDI, ...). */
+	HT_FN_GO_PROFILEALLOC, /* runtime.profilealloc(mp, x, size): a sampled allocation */
+	HT_FN_GO_MALLOCGC,     /* runtime.mallocgc(size, typ, needzero) and the size-class
+				* entry points (--go-exact): every allocation, no address */
+	HT_FN_GO_FREESPECIAL,  /* runtime.freeSpecial(s, p, size): a sampled block died */
+	HT_FN_GO_GC_START,     /* (*gcControllerState).startCycle(c, now, procs, trigger) */
+	HT_FN_GO_GC_MARK_DONE, /* runtime.gcMarkTermination: marking finished */
 	HT_FN__COUNT,
 };
 
@@ -53,6 +61,29 @@ enum ht_fn {
  */
 #define HT_FN_ID(cookie) ((cookie) & 0xff)
 #define HT_FN_SYM(cookie) (((cookie) >> 8) & 0xff)
+/* Go probes: bits 16-63 of the cookie hold the probe site's ELF virtual address, so a
+ * program finds the executable's load bias (PIE) as the probe's address minus it. */
+#define HT_COOKIE_GO_VADDR(cookie) ((cookie) >> 16)
+
+/*
+ * What the Go programs need to know of one Go process (map `ht_go_procs`, key: tgid, written
+ * by the collector at attach).  Addresses are ELF virtual addresses of the executable.
+ */
+#define HT_GO_READS 4
+#define HT_GO_NO_READ 0xffffffffu
+
+struct ht_go_proc {
+	__u64 rate_vaddr;       /* runtime.MemProfileRate (int), 0: unknown */
+	__u64 mallocgc_lo;      /* runtime.mallocgc [lo, hi): a size-class function called */
+	__u64 mallocgc_hi;      /* from inside it is that mallocgc call, not a new one */
+	__u32 special_kind_off; /* offset of runtime.special.kind (a byte) */
+	__u32 kind_profile;     /* runtime._KindSpecialProfile; HT_GO_NO_READ: unknown, the
+				 * collector keeps only frees of blocks it saw sampled */
+	/* GC records: u64 fields read at %rax (the *gcControllerState of startCycle) + off,
+	 * and u64 values at these addresses (memstats fields); HT_GO_NO_READ / 0: none. */
+	__u32 ctl_off[HT_GO_READS];
+	__u64 abs_vaddr[HT_GO_READS];
+};
 
 /* What the programs do (rodata ht_mode, set before load). */
 enum ht_mode {
@@ -119,6 +150,8 @@ struct ht_hdr {
 
 struct ht_alloc_rec {
 	struct ht_hdr hdr;
+	/* Go (HT_FN_GO_PROFILEALLOC): addr is the block, old_addr the MemProfileRate in force
+	 * (0: unknown); HT_FN_GO_MALLOCGC: addr 0, old_addr 0. */
 	__u64 addr;     /* address of the new block; 0 in rate mode (not tracked) */
 	__u64 size;     /* bytes requested (calloc: n*size; aligned: the size argument) */
 	__u64 old_addr; /* realloc/reallocarray: the block it replaced (0: none); rate mode:
@@ -129,6 +162,18 @@ struct ht_alloc_rec {
 struct ht_free_rec {
 	struct ht_hdr hdr;
 	__u64 addr; /* address freed, never 0 */
+};
+
+/* A Go GC event.  The collector gives ctl[] and abs[] their meaning (goprobes.c chose the
+ * reads); a read that failed or was not asked for is 0 and its bit in `valid` is clear. */
+struct ht_go_gc_rec {
+	struct ht_hdr hdr;
+	__u64 args[4];        /* RAX, RBX, RCX, RDI at the probe */
+	__u64 ctl[HT_GO_READS];
+	__u64 abs[HT_GO_READS];
+	__u64 bias;           /* load bias of the executable (runtime - ELF address) */
+	__u32 valid;          /* bit i: ctl[i] read; bit 4 + i: abs[i] read */
+	__u32 pad;
 };
 
 /* Registers in struct ht_ustack.regs: what CFI needs to start unwinding the caller (the

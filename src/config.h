@@ -37,6 +37,7 @@ struct ht_write_opts {
 	enum ht_metric metric; /* folded and SVG value */
 	bool inverted;         /* SVG: icicle (root at the top) */
 	uint32_t top;          /* text: call stacks per process, 0 = all */
+	bool gc_timeline;      /* text: one line per Go GC cycle (--gc) */
 };
 
 enum ht_trace_mode {
@@ -66,6 +67,7 @@ struct ht_config {
 	uint64_t sample_bytes; /* --sample: mean bytes between sampled allocations, 0 = all */
 	uint32_t max_depth; /* -D: user frames per stack */
 	enum ht_unwind_mode unwind; /* --unwind */
+	bool go_exact;      /* --go-exact: every Go allocation (mallocgc), not Go's sampler */
 	uint32_t stack_bytes; /* --stack-bytes: user stack copied per record (dwarf, auto) */
 	uint32_t ring_mb;   /* --ring-mb: ring buffer size, MiB (power of two) */
 	uint64_t max_blocks; /* --max-blocks: cap on live blocks tracked */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "gostate.h"
 #include "heap.h"
 #include "heaptap.h"
 #include "probes.h"
@@ -75,18 +76,19 @@ static uint32_t unwind_record(struct ht_events *ev, const struct ht_alloc_rec *r
  * model, so 1/p is rounded up or down at random in proportion to its fraction: unbiased,
  * where plain rounding would turn 1.58 allocations into 2 for every size near R.
  */
-static void scale(struct ht_events *ev, uint64_t size, uint64_t *bytes, uint32_t *count)
+static void scale(struct ht_events *ev, uint64_t size, uint64_t rate, uint64_t *bytes,
+		  uint32_t *count)
 {
 	double p, w, fl;
 
-	if (!ev->sample_bytes) {
+	if (rate <= 1) { /* every allocation traced (Go: MemProfileRate 1 samples all) */
 		*bytes = size;
 		*count = 1;
 		return;
 	}
-	p = -expm1(-(double)size / (double)ev->sample_bytes);
+	p = -expm1(-(double)size / (double)rate);
 	if (p <= 0) /* size 0 */
-		p = 1.0 / (double)ev->sample_bytes;
+		p = 1.0 / (double)rate;
 	w = 1.0 / p;
 	ev->rng ^= ev->rng << 13;
 	ev->rng ^= ev->rng >> 7;
@@ -153,8 +155,18 @@ static bool tail_call_continuation(struct ht_events *ev, const struct ht_alloc_r
 	return cont;
 }
 
+/* Go's sampler: 512 KiB unless the program changed runtime.MemProfileRate (the record
+ * carries the rate in force when the probe read it; 0 when it could not). */
+#define GO_DEFAULT_RATE (512 * 1024)
+
 static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t len)
 {
+	uint32_t fn_id = HT_FN_ID(r->hdr.fn);
+	/* Go records: no tail calls or nested allocator calls to recognise, no realloc. */
+	bool go = fn_id == HT_FN_GO_PROFILEALLOC || fn_id == HT_FN_GO_MALLOCGC;
+	uint64_t rate = go && fn_id == HT_FN_GO_PROFILEALLOC
+				? (r->old_addr ? r->old_addr : GO_DEFAULT_RATE)
+				: ev->sample_bytes;
 	/* The ring's memory has no declared type: reading __u64 frames as uint64_t is fine. */
 	const uint64_t *frames = (const void *)r->frames;
 	uint32_t n = r->hdr.nframes;
@@ -179,7 +191,7 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 	/* bpf_get_stack can end a chain with zero entries; they are not frames. */
 	while (n && !frames[n - 1])
 		n--;
-	if (!r->addr && tail_call_continuation(ev, r, n ? frames[0] : 0)) {
+	if (!r->addr && !go && tail_call_continuation(ev, r, n ? frames[0] : 0)) {
 		ev->nested_skipped++;
 		return 0;
 	}
@@ -188,16 +200,16 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 		return (int)id;
 	if (stacks__count(ev->stacks) != before) {
 		note_new_stack(ev, r->hdr.tgid, frames, n);
-		if (!r->addr && classify_rate_stack(ev, (uint32_t)id, r->hdr.tgid, frames, n))
+		if (!r->addr && !go && classify_rate_stack(ev, (uint32_t)id, r->hdr.tgid, frames, n))
 			return -ENOMEM;
 	}
-	if (!r->addr && (uint32_t)id < ev->nested_cap && ev->nested[id]) {
+	if (!r->addr && !go && (uint32_t)id < ev->nested_cap && ev->nested[id]) {
 		ev->nested_skipped++;
 		return 0;
 	}
-	if (r->addr && r->old_addr) /* rate records carry %rsp there */
+	if (r->addr && r->old_addr && !go) /* rate records carry %rsp there */
 		heap__on_free(ev->heap, r->hdr.tgid, r->old_addr);
-	scale(ev, r->size, &bytes, &count);
+	scale(ev, r->size, rate, &bytes, &count);
 	return heap__on_alloc(ev->heap, r->hdr.tgid, r->addr, bytes, count, (uint32_t)id,
 			      r->hdr.ts_ns);
 }
@@ -212,6 +224,12 @@ int events__handle(void *ctx, void *data, size_t len)
 		switch (h->type) {
 		case HT_REC_ALLOC:
 			err = on_alloc(ev, data, len);
+			break;
+		case HT_REC_GO_GC:
+			if (len >= sizeof(struct ht_go_gc_rec)) {
+				gostate__on_gc(ev->go, data);
+				err = 0;
+			}
 			break;
 		case HT_REC_FREE:
 			if (len >= sizeof(struct ht_free_rec)) {

@@ -15,6 +15,7 @@ struct ht_stacks;
 struct ht_procs;
 struct ht_probes;
 struct ht_unwinder;
+struct ht_gostate;
 
 struct ht_events {
 	struct ht_heap *heap;
@@ -34,6 +35,7 @@ struct ht_events {
 	uint64_t refreshed_gen; /* drain_gen + 1 of the last map refresh, and whose */
 	uint32_t refreshed_pid;
 	struct ht_unwinder *unwind; /* records with a stack copy: NULL = use the FP chain only */
+	struct ht_gostate *go;      /* Go processes' GC timelines; NULL: no Go process */
 };
 
 /* libbpf ring_buffer callback shape; ctx is a struct ht_events.  Always returns 0. */

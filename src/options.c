@@ -34,6 +34,8 @@ enum opt_id {
 	OPT_SAMPLE,
 	OPT_UNWIND,
 	OPT_STACK_BYTES,
+	OPT_GO_EXACT,
+	OPT_GC,
 };
 
 struct opt_def {
@@ -62,6 +64,10 @@ static const struct opt_def opts[] = {
 	{ "sample", OPT_SAMPLE, "BYTES",
 	  "sample allocations in BPF, one per BYTES allocated on average (e.g. 524288); "
 	  "figures become scaled estimates" },
+	{ "go-exact", OPT_GO_EXACT, NULL,
+	  "Go: every allocation (runtime.mallocgc) instead of Go's own sampler; a probe per "
+	  "allocation: costly, combine with --sample; no in-use figures" },
+	{ "gc", OPT_GC, NULL, "Go: print the GC timeline, one line per cycle" },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", "live view: only blocks at least SECONDS old (leaks)" },
 	{ "max-depth", OPT_DEPTH, "N", "user frames per stack, 1-126 (default 64)" },
 	{ "unwind", OPT_UNWIND, "HOW",
@@ -192,6 +198,12 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 		return 0;
 	case OPT_INVERTED:
 		cfg->write.inverted = true;
+		return 0;
+	case OPT_GO_EXACT:
+		cfg->go_exact = true;
+		return 0;
+	case OPT_GC:
+		cfg->write.gc_timeline = true;
 		return 0;
 	case OPT_MODE:
 		if (!strcmp(arg, "live") || !strcmp(arg, "floor-live"))

@@ -14,6 +14,7 @@
 #include "heaptap.h"
 #include "heaptap.skel.h"
 #include "elf_syms.h"
+#include "goprobes.h"
 #include "log.h"
 #include "probes.h"
 
@@ -91,6 +92,9 @@ struct ht_probes {
 const char *probes__fn_name(uint16_t fn)
 {
 	unsigned idx = HT_FN_SYM(fn);
+
+	if (HT_FN_ID(fn) >= HT_FN_GO_PROFILEALLOC && HT_FN_ID(fn) < HT_FN__COUNT)
+		return goprobes__fn_name(fn);
 
 	return idx < NSYMS ? syms[idx].name : "?";
 }
@@ -263,11 +267,8 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 		if (err)
 			break;
 	}
-	if (!err && !p->nsites) {
-		log_error("no allocator functions (malloc, free, operator new, ...) found in the "
-			  "objects of process %d: is it statically linked and stripped?", pid);
-		err = -ENOENT;
-	}
+	if (!err && !p->nsites)
+		err = -ENOENT; /* the caller says so, unless a Go runtime was found instead */
 	if (err) {
 		probes__free(p);
 		return err;
@@ -315,7 +316,7 @@ size_t probes__count(const struct ht_probes *p, size_t *slow)
 
 void probes__describe(const struct ht_probes *p)
 {
-	for (size_t i = 0; i < p->nsites; i++) {
+	for (size_t i = 0; p && i < p->nsites; i++) {
 		const struct site *s = &p->sites[i];
 
 		log_info("probe %-34s %s+0x%lx (+%u: %s%s)", syms[s->sym].sym, s->object,

@@ -27,7 +27,7 @@ struct ht_object {
 /* Attaches to pid's allocator functions in objects[0..n) (lookup order): entry and return
  * probes on allocating functions and entry probes on frees, or (rate) only the rate entry
  * probe on allocating functions.  0 or -errno; -ENOENT: no object defines any allocator
- * function (message already logged). */
+ * function (nothing logged: a Go executable has none). */
 int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *objects,
 		   size_t n, bool rate, struct ht_probes **out);
 

@@ -74,9 +74,43 @@ void report__free(struct ht_report *r)
 		for (uint32_t m = 0; m < r->procs[p].nmodules; m++)
 			free(r->procs[p].modules[m].path);
 		free(r->procs[p].modules);
+		if (r->procs[p].go)
+			free(r->procs[p].go->cycles);
+		free(r->procs[p].go);
 	}
 	free(r->procs);
 	free(r);
+}
+
+/* The Go state of the process, copied so the report stands alone. */
+static int copy_go(const struct ht_report_input *in, struct ht_rproc *rp)
+{
+	const struct ht_go_state *st = gostate__find(in->go, rp->pid);
+	struct ht_rgo *g;
+
+	if (!st)
+		return 0;
+	if (!(g = calloc(1, sizeof(*g))) ||
+	    !(g->cycles = calloc(st->ncycles ? st->ncycles : 1, sizeof(*g->cycles)))) {
+		free(g);
+		return -ENOMEM;
+	}
+	memcpy(g->version, st->version, sizeof(g->version));
+	g->exact = st->exact;
+	g->mem_profile_rate = st->mem_profile_rate;
+	memcpy(g->note, st->layout.note, sizeof(g->note));
+	g->cycles_seen = st->cycles_seen;
+	g->forced = st->forced;
+	g->pause_total_ns = st->pause_total_ns;
+	g->pauses_known = st->pauses_known;
+	g->dropped = st->dropped;
+	g->numbered_by_runtime = st->numbered_by_runtime;
+	for (uint32_t i = 0; i < st->ncycles; i++)
+		g->cycles[i] = *gostate__cycle(st, i);
+	g->ncycles = st->ncycles;
+	g->origin_s = in->origin_ns / 1e9;
+	rp->go = g;
+	return 0;
 }
 
 static int symbolize_site(struct ht_symbolizer *sym, const struct ht_stack *st,
@@ -205,6 +239,8 @@ static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_
 	int err = 0;
 
 	rp->pid = hp->pid;
+	if ((err = copy_go(in, rp)))
+		return err;
 	rp->c = hp->c;
 	rp->peak_bytes = hp->peak_bytes;
 	rp->peak_count = hp->peak_count;
@@ -287,6 +323,7 @@ struct ht_report *report__build(const struct ht_report_input *in)
 	r->max_depth = in->max_depth;
 	r->events = in->events;
 	r->probes = in->probes;
+	r->gc_timeline = in->gc_timeline;
 	r->slow_probes = in->slow_probes;
 	r->collector_bytes = heap__memory(in->heap) + stacks__memory(in->stacks);
 	r->live_blocks_tracked = heap__live_blocks(in->heap);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "heap.h"
+#include "gostate.h"
 #include "heaptap.h"
 
 struct ht_stacks;
@@ -42,6 +43,19 @@ struct ht_rsite {
 	uint32_t nframes;
 };
 
+/* A Go process: how its allocations were seen and its GC timeline (gostate.h). */
+struct ht_rgo {
+	char version[48];
+	bool exact;                /* --go-exact: every allocation; else Go's sampler */
+	int64_t mem_profile_rate;  /* runtime.MemProfileRate when last read; -1 unknown */
+	char note[160];            /* what could not be read and why, "" if all */
+	uint64_t cycles_seen, forced, pause_total_ns, pauses_known, dropped;
+	bool numbered_by_runtime;  /* cycle numbers are the runtime's (else counted from 1) */
+	struct ht_gc_cycle *cycles; /* oldest first */
+	uint32_t ncycles;
+	double origin_s;           /* monotonic seconds of the session's start (for times) */
+};
+
 /* An object mapped in a process that at least one frame of the report points into. */
 struct ht_rmodule {
 	char *path;
@@ -67,6 +81,7 @@ struct ht_rproc {
 	uint64_t aged_bytes, aged_count;
 	struct ht_rsite *sites;      /* sorted by the live view (aged_bytes), then alloc_bytes */
 	uint32_t nsites;
+	struct ht_rgo *go;           /* NULL unless a Go program */
 };
 
 /* Loss counters: what the figures do not include.  Shown in every report. */
@@ -91,6 +106,7 @@ struct ht_report {
 	uint64_t collector_bytes; /* heap model + stack table */
 	uint64_t live_blocks_tracked;
 	size_t probes, slow_probes;
+	bool gc_timeline;      /* text: a line per Go GC cycle (--gc) */
 	struct ht_loss loss;
 	struct ht_rproc *procs;
 	uint32_t nprocs;
@@ -110,6 +126,8 @@ struct ht_report_input {
 	uint64_t events;
 	size_t probes, slow_probes;
 	bool final;
+	const struct ht_gostate *go; /* Go processes, or NULL */
+	bool gc_timeline;
 };
 
 /* NULL and errno on failure. */

@@ -22,6 +22,8 @@
 #include <bpf/libbpf.h>
 
 #include "events.h"
+#include "goprobes.h"
+#include "gostate.h"
 #include "heap.h"
 #include "heaptap.h"
 #include "heaptap.skel.h"
@@ -40,6 +42,7 @@ struct session {
 	struct heaptap *skel;
 	struct ring_buffer *rb;
 	struct ht_probes *probes;
+	struct ht_goprobes *goprobes; /* the executable's Go runtime, if it is Go */
 	struct ht_events ev;
 	struct ht_child child;
 	bool launched;
@@ -72,6 +75,7 @@ static void drain(struct session *s)
 	s->busy = ring && ring__avail_data_size(ring) > ring__size(ring) / 8;
 	if (s->rb)
 		ring_buffer__consume(s->rb);
+	gostate__refresh(s->ev.go, s->ev.procs);
 }
 
 static void read_loss(struct session *s, struct ht_loss *loss)
@@ -106,7 +110,8 @@ static struct ht_report *snapshot(struct session *s, bool final)
 				      : (s->cfg->mode == HT_TRACE_RATE ? "rate" : "live"),
 		.sample_bytes = s->cfg->sample_bytes,
 		.max_depth = s->cfg->max_depth, .events = s->ev.handled, .probes = s->nprobes,
-		.slow_probes = s->slow_probes, .final = final,
+		.slow_probes = s->slow_probes, .final = final, .go = s->ev.go,
+		.gc_timeline = s->cfg->write.gc_timeline,
 	};
 	struct ht_report *r;
 
@@ -144,6 +149,8 @@ static void child_at_exit(void *arg)
 	info = procs__get(s->ev.procs, s->pid);
 	if (info)
 		procs__refresh_map(info);
+	/* its memory is still there: the last GC cycles' pause times */
+	gostate__refresh(s->ev.go, s->ev.procs);
 }
 
 static int setup_signals(struct session *s)
@@ -202,6 +209,43 @@ fail:
 	return err;
 }
 
+/*
+ * Probes in the process's allocators: the Go runtime when the executable is Go (Go
+ * allocations never reach malloc), and the native allocator functions wherever they are
+ * bound (a cgo program has both; a pure Go program has no malloc at all).
+ */
+static int attach_all(struct session *s, const struct ht_object *objs, size_t n,
+		      const char *exe, const char *exe_open)
+{
+	bool rate = s->cfg->mode == HT_TRACE_RATE;
+	int err = -ENOTSUP, nerr;
+
+	if (exe && (err = goprobes__attach(s->skel, s->pid, exe, exe_open, s->cfg->go_exact, rate,
+					   &s->goprobes)) && err != -ENOTSUP)
+		return err;
+	if (!err) {
+		uint64_t dev, ino;
+
+		goprobes__identity(s->goprobes, &dev, &ino);
+		if (!(s->ev.go = gostate__new()) ||
+		    gostate__add(s->ev.go, s->pid, goprobes__version(s->goprobes),
+				 goprobes__exact(s->goprobes), goprobes__layout(s->goprobes), dev, ino)) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	} else if (s->cfg->go_exact) {
+		log_error("--go-exact: %s is not a Go program", exe ? exe : "the target");
+		return -EINVAL;
+	}
+	nerr = probes__attach(s->skel, s->pid, objs, n, rate, &s->probes);
+	if (nerr == -ENOENT && s->goprobes)
+		return 0; /* pure Go */
+	if (nerr == -ENOENT)
+		log_error("no allocator functions (malloc, free, operator new, ...) found in the "
+			  "objects of process %d: is it statically linked and stripped?", s->pid);
+	return nerr;
+}
+
 /* The objects of a running process, in lookup order: executable, then the rest, libc last
  * (a preloaded allocator interposes on libc; /proc/PID/maps has no lookup order). */
 static int attach_running(struct session *s)
@@ -240,7 +284,7 @@ static int attach_running(struct session *s)
 	s->pidfd = syscall(SYS_pidfd_open, s->pid, 0);
 	if (s->ev.unwind) /* auto: where frame pointers hold, before the first record */
 		unwinder__prepare_process(s->ev.unwind, info);
-	err = probes__attach(s->skel, s->pid, objs, n, s->cfg->mode == HT_TRACE_RATE, &s->probes);
+	err = attach_all(s, objs, n, n ? objs[0].path : NULL, n ? objs[0].open_path : NULL);
 	free(objs);
 	return err;
 }
@@ -280,7 +324,7 @@ static int launch_command(struct session *s)
 	}
 	s->launched = true;
 	s->pid = s->child.pid;
-	err = probes__attach(s->skel, s->pid, objs, n, s->cfg->mode == HT_TRACE_RATE, &s->probes);
+	err = attach_all(s, objs, n, path, path);
 	if (err)
 		goto out;
 	err = launch__release(&s->child);
@@ -390,10 +434,27 @@ int session__run(const struct ht_config *cfg)
 		launch__abort(&s.child);
 		goto out;
 	}
-	if (log__verbosity() >= 1)
+	if (log__verbosity() >= 1) {
 		probes__describe(s.probes);
-	s.nprobes = probes__count(s.probes, &s.slow_probes);
+		goprobes__describe(s.goprobes);
+	}
+	{
+		size_t go_slow = 0;
+
+		s.nprobes = (s.probes ? probes__count(s.probes, &s.slow_probes) : 0) +
+			    goprobes__count(s.goprobes, &go_slow);
+		s.slow_probes += go_slow;
+	}
 	s.ev.probes = s.probes;
+	if (s.goprobes) {
+		const struct ht_go_layout *gl = goprobes__layout(s.goprobes);
+
+		log_info("Go program (%s): %s%s%s", goprobes__version(s.goprobes),
+			 cfg->go_exact ? "every allocation (--go-exact: a probe per allocation, "
+					 "expect the program to run several times slower)"
+				       : "Go's own allocation sampler",
+			 gl->note[0] ? "; " : "", gl->note);
+	}
 	log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes, s.slow_probes);
 	s.origin_ns = s.last_roll_ns = now_ns();
 	/* block ages (--min-age) and report times share this origin */
@@ -410,6 +471,8 @@ int session__run(const struct ht_config *cfg)
 	probes__free(s.probes);
 	s.probes = NULL;
 	s.ev.probes = NULL;
+	goprobes__free(s.goprobes);
+	s.goprobes = NULL;
 	drain(&s);
 	if (s.launched && !s.child.exited)
 		launch__poll(&s.child, child_at_exit, &s);
@@ -429,6 +492,8 @@ int session__run(const struct ht_config *cfg)
 out:
 	outputs__discard(&s.out);
 	probes__free(s.probes);
+	goprobes__free(s.goprobes);
+	gostate__free(s.ev.go);
 	ring_buffer__free(s.rb);
 	heaptap__destroy(s.skel);
 	heap__free(s.ev.heap);

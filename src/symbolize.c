@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "modmap.h"
+#include "gobin.h"
 #include "symbolize.h"
 #include "u64map.h"
 
@@ -55,6 +56,10 @@ struct ht_symbolizer {
 	struct ht_modmap map;  /* our copy; module paths are handed out from it */
 	Dwfl *dwfl;
 	Dwfl_Module **dmods;   /* per map.mods[i]; NULL when its file could not be used */
+	/* Per map.mods[i], opened on first need: a Go binary's own tables, which name the
+	 * functions of a stripped (-s -w) build that libdwfl cannot name. */
+	struct ht_gobin **gobins;
+	uint8_t *gobin_tried;
 
 	struct cache_ent *cache;
 	size_t cache_cap;      /* power of two */
@@ -269,8 +274,10 @@ struct ht_symbolizer *symbolizer__new(const struct ht_modmap *map)
 	if (err)
 		goto err_out;
 	s->dmods = calloc(map->n ? map->n : 1, sizeof(*s->dmods));
+	s->gobins = calloc(map->n ? map->n : 1, sizeof(*s->gobins));
+	s->gobin_tried = calloc(map->n ? map->n : 1, 1);
 	s->dwfl = dwfl_begin(&dwfl_callbacks);
-	if (!s->dmods || !s->dwfl) {
+	if (!s->dmods || !s->gobins || !s->gobin_tried || !s->dwfl) {
 		err = -ENOMEM;
 		goto err_out;
 	}
@@ -316,6 +323,10 @@ void symbolizer__free(struct ht_symbolizer *s)
 	if (s->dwfl)
 		dwfl_end(s->dwfl);
 	free(s->dmods);
+	for (i = 0; s->gobins && i < s->map.n; i++)
+		gobin__close(s->gobins[i]);
+	free(s->gobins);
+	free(s->gobin_tried);
 	modmap__clear(&s->map);
 	free(s->cache);
 	free(s->frames);
@@ -424,6 +435,40 @@ static int dwarf_chain(struct ht_symbolizer *s, Dwfl_Module *dm, uint64_t pc,
 	return n;
 }
 
+/* A Go binary without symbols: name and position from its .gopclntab.  false on ENOMEM. */
+static bool go_name(struct ht_symbolizer *s, const struct ht_module *mod, uint64_t pc,
+		    const char **sym, const char **file, int *line)
+{
+	size_t i = mod - s->map.mods;
+	struct ht_gobin *g;
+	const char *n, *f;
+	int l;
+
+	if (!s->gobin_tried[i]) {
+		s->gobin_tried[i] = 1;
+		/* open_path (/proc/PID/root/...) dies with the process; the plain path may
+		 * still be the same file */
+		g = mod->open_path ? gobin__open(mod->open_path) : NULL;
+		if (!g)
+			g = gobin__open(mod->path);
+		if (g && !gobin__is_go(g)) {
+			gobin__close(g);
+			g = NULL;
+		}
+		s->gobins[i] = g;
+	}
+	g = s->gobins[i];
+	if (!g || gobin__func_at(g, pc - mod->bias, &n, NULL))
+		return true;
+	if (!(*sym = intern(s, n)))
+		return false;
+	if (!*file && !gobin__line_at(g, pc - mod->bias, &f, &l)) {
+		*file = f; /* interned by the caller */
+		*line = l;
+	}
+	return true;
+}
+
 static int symbolize(struct ht_symbolizer *s, uint64_t addr, bool is_return,
 		     struct ht_frame_info *chain)
 {
@@ -449,6 +494,11 @@ static int symbolize(struct ht_symbolizer *s, uint64_t addr, bool is_return,
 	if (!dm) {
 		chain[0].module = mod->path;
 		chain[0].module_offset = addr - mod->bias;
+		if (!go_name(s, mod, pc, &sym, &file, &line))
+			return -ENOMEM;
+		chain[0].function = sym;
+		chain[0].file = file ? intern(s, file) : NULL;
+		chain[0].line = file ? line : 0;
 		return 1;
 	}
 
@@ -464,6 +514,8 @@ static int symbolize(struct ht_symbolizer *s, uint64_t addr, bool is_return,
 	if (!file)
 		line = 0;
 
+	if (!name && !go_name(s, mod, pc, &sym, &file, &line))
+		return -ENOMEM;
 	n = dwarf_chain(s, dm, pc, file, line, sym, chain);
 	for (i = 0; i < n; i++) {
 		if (chain[i].file) {

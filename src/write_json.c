@@ -53,6 +53,62 @@ static void site(struct json_writer *w, const struct ht_rsite *s)
 	jw_obj_end(w);
 }
 
+static void gc_cycle(struct json_writer *w, const struct ht_rgo *g, const struct ht_gc_cycle *c)
+{
+	static const char *const triggers[] = { "heap", "time", "forced" };
+
+	jw_obj_begin(w);
+	jw_key(w, "num"), jw_u64(w, c->num);
+	jw_key(w, "trigger"), jw_str(w, c->trigger <= HT_GC_FORCED ? triggers[c->trigger] : "unknown");
+	jw_key(w, "start_s"), jw_double(w, c->start_ns / 1e9 - g->origin_s);
+	jw_key(w, "mark_ns");
+	if (c->mark_done)
+		jw_u64(w, c->mark_done_ns - c->start_ns);
+	else
+		jw_null(w);
+	jw_key(w, "heap_live_bytes");
+	if (c->live_known)
+		jw_u64(w, c->heap_live);
+	else
+		jw_null(w);
+	jw_key(w, "heap_marked_bytes");
+	if (c->marked_known)
+		jw_u64(w, c->heap_marked);
+	else
+		jw_null(w);
+	jw_key(w, "pause_ns");
+	if (c->pause_known)
+		jw_u64(w, c->pause_ns);
+	else
+		jw_null(w);
+	jw_obj_end(w);
+}
+
+static void go(struct json_writer *w, const struct ht_rgo *g)
+{
+	jw_obj_begin(w);
+	jw_key(w, "version"), jw_str(w, g->version);
+	jw_key(w, "exact"), jw_bool(w, g->exact);
+	jw_key(w, "mem_profile_rate");
+	if (g->mem_profile_rate >= 0)
+		jw_i64(w, g->mem_profile_rate);
+	else
+		jw_null(w);
+	jw_key(w, "note"), jw_str(w, g->note);
+	jw_key(w, "gc_cycles"), jw_u64(w, g->cycles_seen);
+	jw_key(w, "gc_forced"), jw_u64(w, g->forced);
+	jw_key(w, "gc_pause_total_ns"), jw_u64(w, g->pause_total_ns);
+	jw_key(w, "gc_pauses_known"), jw_u64(w, g->pauses_known);
+	jw_key(w, "gc_numbered_by_runtime"), jw_bool(w, g->numbered_by_runtime);
+	jw_key(w, "gc_cycles_dropped"), jw_u64(w, g->dropped);
+	jw_key(w, "gc_timeline");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < g->ncycles; i++)
+		gc_cycle(w, g, &g->cycles[i]);
+	jw_arr_end(w);
+	jw_obj_end(w);
+}
+
 static void process(struct json_writer *w, const struct ht_rproc *p)
 {
 	jw_obj_begin(w);
@@ -96,6 +152,11 @@ static void process(struct json_writer *w, const struct ht_rproc *p)
 	for (uint32_t i = 0; i < p->nsites; i++)
 		site(w, &p->sites[i]);
 	jw_arr_end(w);
+	jw_key(w, "go");
+	if (p->go)
+		go(w, p->go);
+	else
+		jw_null(w);
 	jw_obj_end(w);
 }
 

@@ -44,6 +44,63 @@ static void write_frame(FILE *f, const struct ht_rframe *fr)
 	fputc('\n', f);
 }
 
+static const char *trigger_name(uint8_t t)
+{
+	return t == HT_GC_HEAP ? "heap" : t == HT_GC_TIME ? "time" : t == HT_GC_FORCED ? "forced" : "?";
+}
+
+static void write_gc_cycle(FILE *f, const struct ht_rgo *g, const struct ht_gc_cycle *c,
+			   const struct ht_gc_cycle *prev)
+{
+	char a[32], b[32], d[32];
+
+	fprintf(f, "  gc #%u at %.3fs: %-6s", c->num, c->start_ns / 1e9 - g->origin_s,
+		trigger_name(c->trigger));
+	if (c->live_known)
+		fprintf(f, " heap live %s", human_bytes(c->heap_live, a, sizeof(a)));
+	if (c->marked_known)
+		fprintf(f, " -> marked %s", human_bytes(c->heap_marked, b, sizeof(b)));
+	if (c->live_known && prev && prev->marked_known && c->heap_live >= prev->heap_marked)
+		fprintf(f, ", allocated since last gc %s",
+			human_bytes(c->heap_live - prev->heap_marked, d, sizeof(d)));
+	if (c->mark_done)
+		fprintf(f, ", mark %.3f ms", (c->mark_done_ns - c->start_ns) / 1e6);
+	if (c->pause_known)
+		fprintf(f, ", pause %.3f ms", c->pause_ns / 1e6);
+	fputc('\n', f);
+}
+
+static void write_go(FILE *f, const struct ht_report *r, const struct ht_rgo *g)
+{
+	fprintf(f, "  go:          %s, ", g->version);
+	if (g->exact)
+		fputs("every allocation (--go-exact; no in-use figures: Go frees are not calls)\n", f);
+	else if (g->mem_profile_rate == 0)
+		fputs("MemProfileRate is 0: memory profiling is off in this binary (it never "
+		      "references runtime.MemProfile), so Go's sampler records nothing; use "
+		      "--go-exact\n", f);
+	else if (g->mem_profile_rate > 0)
+		fprintf(f, "Go's own sampler, one sample per %" PRId64 " bytes (MemProfileRate): "
+			   "figures are scaled as pprof scales them\n", g->mem_profile_rate);
+	else
+		fputs("Go's own sampler (MemProfileRate could not be read: scaled for 512 KiB)\n", f);
+	if (g->note[0])
+		fprintf(f, "  note:        %s\n", g->note);
+	fprintf(f, "  gc:          %" PRIu64 " cycles (%" PRIu64 " forced)", g->cycles_seen, g->forced);
+	if (g->pauses_known)
+		fprintf(f, ", stop-the-world pauses %.3f ms in total (%" PRIu64 " cycles known)",
+			g->pause_total_ns / 1e6, g->pauses_known);
+	if (!g->numbered_by_runtime && g->cycles_seen)
+		fputs(", numbered from attach", f);
+	fputc('\n', f);
+	if (!r->gc_timeline)
+		return;
+	if (g->dropped)
+		fprintf(f, "  (%" PRIu64 " older cycles not kept)\n", g->dropped);
+	for (uint32_t i = 0; i < g->ncycles; i++)
+		write_gc_cycle(f, g, &g->cycles[i], i ? &g->cycles[i - 1] : NULL);
+}
+
 static void write_proc(FILE *f, const struct ht_report *r, const struct ht_rproc *p, uint32_t top)
 {
 	char a[32], b[32], c[32], d[32];
@@ -68,6 +125,9 @@ static void write_proc(FILE *f, const struct ht_report *r, const struct ht_rproc
 		human_bytes(p->c.free_bytes, b, sizeof(b)), p->c.free_count);
 	fprintf(f, "  rate:        %s/s, %.0f allocs/s (last %.2fs)\n",
 		human_bytes(p->rate_bytes, c, sizeof(c)), p->rate_count, r->interval_s);
+
+	if (p->go)
+		write_go(f, r, p->go);
 
 	uint32_t n = top && top < p->nsites ? top : p->nsites;
 
