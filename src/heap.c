@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "heap.h"
 #include "u64map.h"
@@ -14,6 +15,8 @@ struct ht_heap {
 	uint64_t max_blocks, nblocks;
 	uint64_t origin_ns;
 };
+
+static void free_table(struct ht_block *t, uint64_t cap);
 
 struct ht_heap *heap__new(uint64_t max_blocks, uint64_t origin_ns)
 {
@@ -36,7 +39,7 @@ void heap__free(struct ht_heap *h)
 	if (!h)
 		return;
 	for (uint32_t i = 0; i < h->nprocs; i++) {
-		free(h->procs[i].blocks);
+		free_table(h->procs[i].blocks, h->procs[i].blocks_cap);
 		free(h->procs[i].sites);
 	}
 	free(h->procs);
@@ -118,39 +121,108 @@ static void save_for_peak(struct ht_site *s, const struct ht_heap_proc *p)
 	}
 }
 
+/*
+ * The block table: linear probing over 24-byte slots, a block's home slot taken from the
+ * HIGH bits of a multiplicative hash.  High bits make the table ordered by hash, so when it
+ * doubles, slot i's blocks go to slots near 2i: the rehash streams through both tables
+ * instead of scattering a cache miss per block.  One multiply (Fibonacci hashing) spreads
+ * allocator addresses (strided, 16-aligned) evenly over the high bits; the backward-shift
+ * deletion recomputes homes along a cluster, so the hash must be cheap.
+ */
+static inline uint64_t block_home(uint64_t addr, unsigned shift)
+{
+	return (addr * 0x9e3779b97f4a7c15ull) >> shift;
+}
+
+/* log2(cap) -> the shift that maps a 64-bit hash to a slot index. */
+static inline unsigned block_shift(uint64_t cap)
+{
+	return 64 - __builtin_ctzll(cap);
+}
+
+/* The slot holding addr, or the empty slot that ends its probe chain (cap > 0). */
+static struct ht_block *probe_block(const struct ht_heap_proc *p, uint64_t addr)
+{
+	uint64_t mask = p->blocks_cap - 1, i = block_home(addr, block_shift(p->blocks_cap));
+
+	while (p->blocks[i].addr && p->blocks[i].addr != addr)
+		i = (i + 1) & mask;
+	return &p->blocks[i];
+}
+
 static struct ht_block *find_block(const struct ht_heap_proc *p, uint64_t addr)
 {
-	uint64_t mask, i;
+	struct ht_block *b;
 
 	if (!p->blocks_cap)
 		return NULL;
-	mask = p->blocks_cap - 1;
-	for (i = u64_hash(addr) & mask; p->blocks[i].addr; i = (i + 1) & mask)
-		if (p->blocks[i].addr == addr)
-			return &p->blocks[i];
-	return NULL;
+	b = probe_block(p, addr);
+	return b->addr ? b : NULL;
 }
 
-static void place_block(struct ht_block *tab, uint64_t mask, const struct ht_block *b)
-{
-	uint64_t i = u64_hash(b->addr) & mask;
+/*
+ * Tables from 6 MiB up (2^18 slots: a whole number of 2 MiB pages) are mapped on their own
+ * and marked for transparent huge pages: a free of a random live block among a million
+ * would otherwise pay a TLB miss (a two-level page walk under virtualization) on top of
+ * the cache miss, and the growing table would fault in 4 KiB at a time.  Smaller tables
+ * come from calloc.  Both are zeroed (addr 0 = empty).
+ */
+#define HUGE_TABLE_BYTES (6ull << 20)
+#define HUGE_PAGE (2ull << 20)
 
-	while (tab[i].addr)
-		i = (i + 1) & mask;
-	tab[i] = *b;
+static struct ht_block *alloc_table(uint64_t cap)
+{
+	size_t bytes = cap * sizeof(struct ht_block);
+	uint8_t *m, *a;
+
+	if (bytes < HUGE_TABLE_BYTES)
+		return calloc(cap, sizeof(struct ht_block));
+	/* Over-map by a huge page and trim, so the table starts on a huge-page boundary. */
+	m = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	if (a > m)
+		munmap(m, a - m);
+	munmap(a + bytes, m + HUGE_PAGE - a);
+	madvise(a, bytes, MADV_HUGEPAGE); /* a hint: without THP it is 4 KiB pages */
+	return (struct ht_block *)a;
+}
+
+static void free_table(struct ht_block *t, uint64_t cap)
+{
+	size_t bytes = cap * sizeof(struct ht_block);
+
+	if (bytes < HUGE_TABLE_BYTES)
+		free(t);
+	else if (t)
+		munmap(t, bytes);
 }
 
 static int grow_blocks(struct ht_heap_proc *p)
 {
-	uint64_t ncap = p->blocks_cap ? p->blocks_cap * 2 : 1024;
-	struct ht_block *nt = calloc(ncap, sizeof(*nt));
+	uint64_t ncap = p->blocks_cap ? p->blocks_cap * 2 : 1024, mask = ncap - 1, start = 0;
+	unsigned shift = block_shift(ncap);
+	struct ht_block *nt = alloc_table(ncap);
 
 	if (!nt)
 		return -ENOMEM;
-	for (uint64_t i = 0; i < p->blocks_cap; i++)
-		if (p->blocks[i].addr)
-			place_block(nt, ncap - 1, &p->blocks[i]);
-	free(p->blocks);
+	/* Start after an empty slot, so no cluster wraps past the start: blocks then come in
+	 * (nearly) hash order and their new slots advance through nt. */
+	while (start < p->blocks_cap && p->blocks[start].addr)
+		start++;
+	for (uint64_t k = 0; k < p->blocks_cap; k++) {
+		const struct ht_block *b = &p->blocks[(start + k) & (p->blocks_cap - 1)];
+		uint64_t i;
+
+		if (!b->addr)
+			continue;
+		for (i = block_home(b->addr, shift); nt[i].addr; i = (i + 1) & mask)
+			;
+		nt[i] = *b;
+	}
+	free_table(p->blocks, p->blocks_cap);
 	p->blocks = nt;
 	p->blocks_cap = ncap;
 	return 0;
@@ -160,9 +232,10 @@ static int grow_blocks(struct ht_heap_proc *p)
 static void remove_block(struct ht_heap_proc *p, struct ht_block *b)
 {
 	uint64_t mask = p->blocks_cap - 1, i = b - p->blocks, j;
+	unsigned shift = block_shift(p->blocks_cap);
 
 	for (j = (i + 1) & mask; p->blocks[j].addr; j = (j + 1) & mask) {
-		uint64_t home = u64_hash(p->blocks[j].addr) & mask;
+		uint64_t home = block_home(p->blocks[j].addr, shift);
 
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			p->blocks[i] = p->blocks[j];
@@ -196,7 +269,7 @@ int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size
 		   uint32_t count, uint32_t site, uint64_t ts_ns)
 {
 	struct ht_heap_proc *p = get_proc(h, pid, true);
-	struct ht_block b;
+	struct ht_block *b;
 	struct ht_site *s;
 
 	if (!p || !(s = get_site(h, p, site)))
@@ -210,24 +283,31 @@ int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size
 		count_alloc(&p->c, size, count, false);
 		return 0;
 	}
-	/* The allocator handed out an address we think is live: its free was lost (dropped
-	 * record).  Retire the stale block so figures stay consistent. */
-	if (find_block(p, addr)) {
+	/* One probe finds either the address (live in the model) or the empty slot where it
+	 * goes: no separate lookup before the insert. */
+	b = p->blocks_cap ? probe_block(p, addr) : NULL;
+	if (b && b->addr) {
+		/* The allocator handed out an address we think is live: its free was lost
+		 * (dropped record).  Retire the stale block so figures stay consistent; the
+		 * removal shifts the cluster, so probe again. */
 		p->reused_live++;
 		heap__on_free(h, pid, addr);
+		b = probe_block(p, addr);
 	}
 	if (h->nblocks >= h->max_blocks) {
 		p->model_full++;
 		return 0;
 	}
-	if ((p->nblocks + 1) * 4 > p->blocks_cap * 3 && grow_blocks(p))
-		return -ENOMEM;
+	if ((p->nblocks + 1) * 4 > p->blocks_cap * 3) {
+		if (grow_blocks(p))
+			return -ENOMEM;
+		b = probe_block(p, addr);
+	}
 	save_for_peak(s, p);
 	count_alloc(&s->c, size, count, true);
 	count_alloc(&p->c, size, count, true);
-	b = (struct ht_block){ .addr = addr, .size = size, .count = count, .site = site,
-			       .born_ms = ts_ns > h->origin_ns ? (ts_ns - h->origin_ns) / 1000000 : 0 };
-	place_block(p->blocks, p->blocks_cap - 1, &b);
+	*b = (struct ht_block){ .addr = addr, .size = size, .count = count, .site = site,
+				.born_ms = ts_ns > h->origin_ns ? (ts_ns - h->origin_ns) / 1000000 : 0 };
 	p->nblocks++;
 	h->nblocks++;
 	if (p->c.live_bytes > p->peak_bytes) {
