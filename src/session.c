@@ -449,7 +449,8 @@ int session__run(const struct ht_config *cfg)
 	if (s.goprobes) {
 		const struct ht_go_layout *gl = goprobes__layout(s.goprobes);
 
-		log_info("Go program (%s): %s%s%s", goprobes__version(s.goprobes),
+		log__msg(cfg->go_exact ? HT_LOG_WARN : HT_LOG_INFO, "Go program (%s): %s%s%s",
+			 goprobes__version(s.goprobes),
 			 cfg->go_exact ? "every allocation (--go-exact: a probe per allocation, "
 					 "expect the program to run several times slower)"
 				       : "Go's own allocation sampler",
