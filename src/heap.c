@@ -10,6 +10,9 @@ struct ht_heap {
 	struct ht_heap_proc *procs;
 	uint32_t nprocs, procs_cap;
 	struct ht_u64map pid_index; /* pid + 1 -> index in procs */
+	uint64_t last_key;          /* pid + 1 of the last process looked up, 0 = none ... */
+	uint32_t last_idx;          /* ... and its index: records come in long runs of one
+				     * process, so most look-ups skip the hash map */
 	struct ht_site *sites;      /* indexed by stack id */
 	uint32_t sites_cap;
 	uint64_t max_blocks, nblocks;
@@ -50,11 +53,17 @@ void heap__free(struct ht_heap *h)
 
 static struct ht_heap_proc *get_proc(struct ht_heap *h, uint32_t pid, bool create)
 {
-	uint64_t *idx = u64map__get(&h->pid_index, (uint64_t)pid + 1);
+	uint64_t key = (uint64_t)pid + 1, *idx;
 	struct ht_heap_proc *p;
 
-	if (idx)
+	if (key == h->last_key)
+		return &h->procs[h->last_idx];
+	idx = u64map__get(&h->pid_index, key);
+	if (idx) {
+		h->last_key = key;
+		h->last_idx = *idx;
 		return &h->procs[*idx];
+	}
 	if (!create)
 		return NULL;
 	if (h->nprocs == h->procs_cap) {
@@ -371,7 +380,9 @@ const struct ht_heap_proc *heap__proc(const struct ht_heap *h, uint32_t idx)
 
 const struct ht_heap_proc *heap__find_proc(const struct ht_heap *h, uint32_t pid)
 {
-	return get_proc((struct ht_heap *)h, pid, false);
+	uint64_t *idx = u64map__get(&h->pid_index, (uint64_t)pid + 1);
+
+	return idx ? &h->procs[*idx] : NULL;
 }
 
 const struct ht_site *heap__site(const struct ht_heap *h, uint32_t site)

@@ -74,15 +74,8 @@ static uint64_t hash_stack(uint32_t pid, uint16_t fn, bool truncated, const uint
 static bool same(const struct ht_stacks *s, const struct entry *e, uint32_t pid, uint16_t fn,
 		 bool truncated, const uint64_t *f, uint16_t n)
 {
-	const uint64_t *g = s->frames + e->frame_off;
-	uint64_t diff = 0;
-
-	if (e->pid != pid || e->fn != fn || e->nframes != n || e->truncated != truncated)
-		return false;
-	/* Word compare, no early exit: a hash match is almost always a real match. */
-	for (uint16_t i = 0; i < n; i++)
-		diff |= g[i] ^ f[i];
-	return !diff;
+	return e->pid == pid && e->fn == fn && e->nframes == n && e->truncated == truncated &&
+	       (!n || !memcmp(s->frames + e->frame_off, f, n * sizeof(*f)));
 }
 
 /* A slot holds id + 1 in its low 32 bits (0 = empty) and the hash's high 32 bits above,
