@@ -3,7 +3,8 @@
  * sequences (realloc, unknown and double frees, a lost free, the block cap, interval roll,
  * block iteration), the value of every site at the process's peak, checked against a
  * reference model after every event of a long pseudo-random sequence, and the live-block
- * table at 1,000,000 blocks freed in another order than inserted.  Prints the model's
+ * table at 1,000,000 blocks freed in another order than inserted, and its probe chains
+ * where they wrap past the table's end.  Prints the model's
  * bytes per live block at 1M blocks to stderr.  Exit status 0 when every check passes;
  * every failed check is printed to stderr with its file:line.
  */
@@ -837,6 +838,70 @@ static void test_million(void)
 	heap__free(h);
 }
 
+/*
+ * The block table where its probe chains wrap past its end: addresses whose home slot is
+ * the last one or the first one at every table size up to 2^16 slots, inserted through two
+ * doublings, freed in another order (backward shifts across the end) and reallocated.
+ * White-box: the addresses are built for heap.c's slot hash, the high bits of
+ * addr * 0x9e3779b97f4a7c15 (if that hash changes, so must this).
+ */
+static void test_wrap(void)
+{
+	enum { N = 3000 };
+	const uint64_t k = 0x9e3779b97f4a7c15ull;
+	uint64_t kinv = k, addrs[N], bytes = 0, rng = 88172645463325252ull;
+	struct ht_heap *h = heap__new(N, 0);
+	struct block_sum bs = { 0 };
+	const struct ht_heap_proc *p;
+
+	for (int i = 0; i < 6; i++) /* Newton: k * kinv == 1 (mod 2^64) */
+		kinv *= 2 - k * kinv;
+	CHECK_EQ(k * kinv, 1);
+	for (uint64_t i = 0; i < N; i++) {
+		/* hash with its top 16 bits all ones (home: the last slot) or all zeros (the
+		 * first), the other bits distinct */
+		uint64_t hash = (i & 1 ? 0xffffull << 48 : 0) | (i + 1) << 8;
+
+		addrs[i] = hash * kinv;
+		CHECK(addrs[i] != 0);
+		ALLOC(h, 3, addrs[i], i + 1, (uint32_t)(i % 5), 0);
+		bytes += i + 1;
+	}
+	p = heap__find_proc(h, 3);
+	CHECK_EQ(p->reused_live, 0);
+	CHECK(p->blocks_cap >= 4096);
+	CHECK_COUNTS(&p->c, N, bytes, 0, 0, N, bytes);
+	CHECK_CONSISTENT(h);
+	heap__for_each_block(h, 0, sum_block, &bs);
+	CHECK_EQ(bs.blocks, N);
+	/* free every other block in a shuffled order, then allocate them again */
+	for (uint64_t i = N - 1; i > 0; i--) {
+		uint64_t j, t;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		j = rng % (i + 1);
+		t = addrs[i];
+		addrs[i] = addrs[j];
+		addrs[j] = t;
+	}
+	for (uint64_t i = 0; i < N; i += 2)
+		heap__on_free(h, 3, addrs[i]);
+	CHECK_EQ(p->unknown_frees, 0);
+	CHECK_EQ(heap__live_blocks(h), N / 2);
+	CHECK_CONSISTENT(h);
+	for (uint64_t i = 0; i < N; i += 2)
+		ALLOC(h, 3, addrs[i], 1, 0, 0);
+	CHECK_EQ(p->reused_live, 0);
+	for (uint64_t i = 0; i < N; i++)
+		heap__on_free(h, 3, addrs[i]);
+	CHECK_EQ(p->unknown_frees, 0);
+	CHECK_EQ(heap__live_blocks(h), 0);
+	CHECK_CONSISTENT(h);
+	heap__free(h);
+}
+
 int main(void)
 {
 	test_counts();
@@ -847,6 +912,7 @@ int main(void)
 	test_weighted();
 	test_for_each_block();
 	test_million();
+	test_wrap();
 	if (failures) {
 		fprintf(stderr, "test_heap: %d check(s) failed\n", failures);
 		return 1;
