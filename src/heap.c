@@ -51,37 +51,41 @@ void heap__free(struct ht_heap *h)
 	free(h);
 }
 
-static struct ht_heap_proc *get_proc(struct ht_heap *h, uint32_t pid, bool create)
+/* The process of pid, created if new; remembered as the last one looked up.  NULL: ENOMEM. */
+static __attribute__((noinline)) struct ht_heap_proc *lookup_proc(struct ht_heap *h,
+								  uint32_t pid)
 {
-	uint64_t key = (uint64_t)pid + 1, *idx;
+	uint64_t key = (uint64_t)pid + 1, *idx = u64map__get(&h->pid_index, key);
 	struct ht_heap_proc *p;
 
-	if (key == h->last_key)
-		return &h->procs[h->last_idx];
-	idx = u64map__get(&h->pid_index, key);
-	if (idx) {
-		h->last_key = key;
-		h->last_idx = *idx;
-		return &h->procs[*idx];
-	}
-	if (!create)
-		return NULL;
-	if (h->nprocs == h->procs_cap) {
-		uint32_t ncap = h->procs_cap ? h->procs_cap * 2 : 8;
-		void *np = realloc(h->procs, ncap * sizeof(*h->procs));
+	if (!idx) {
+		if (h->nprocs == h->procs_cap) {
+			uint32_t ncap = h->procs_cap ? h->procs_cap * 2 : 8;
+			void *np = realloc(h->procs, ncap * sizeof(*h->procs));
 
-		if (!np)
+			if (!np)
+				return NULL;
+			h->procs = np;
+			h->procs_cap = ncap;
+		}
+		if (u64map__put(&h->pid_index, key, h->nprocs))
 			return NULL;
-		h->procs = np;
-		h->procs_cap = ncap;
+		p = &h->procs[h->nprocs++];
+		memset(p, 0, sizeof(*p));
+		p->pid = pid;
+		p->peak_gen = 1;
 	}
-	if (u64map__put(&h->pid_index, (uint64_t)pid + 1, h->nprocs))
-		return NULL;
-	p = &h->procs[h->nprocs++];
-	memset(p, 0, sizeof(*p));
-	p->pid = pid;
-	p->peak_gen = 1;
-	return p;
+	h->last_key = key;
+	h->last_idx = idx ? (uint32_t)*idx : h->nprocs - 1;
+	return &h->procs[h->last_idx];
+}
+
+/* Inline, so the usual case (same process as the last record) costs one compare. */
+static inline struct ht_heap_proc *get_proc(struct ht_heap *h, uint32_t pid)
+{
+	if ((uint64_t)pid + 1 == h->last_key)
+		return &h->procs[h->last_idx];
+	return lookup_proc(h, pid);
 }
 
 static struct ht_site *get_site(struct ht_heap *h, struct ht_heap_proc *p, uint32_t id)
@@ -277,7 +281,7 @@ static void count_free(struct ht_counts *c, uint64_t size, uint64_t n)
 int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size,
 		   uint32_t count, uint32_t site, uint64_t ts_ns)
 {
-	struct ht_heap_proc *p = get_proc(h, pid, true);
+	struct ht_heap_proc *p = get_proc(h, pid);
 	struct ht_block *b;
 	struct ht_site *s;
 
@@ -330,7 +334,7 @@ int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size
 
 void heap__on_free(struct ht_heap *h, uint32_t pid, uint64_t addr)
 {
-	struct ht_heap_proc *p = get_proc(h, pid, true);
+	struct ht_heap_proc *p = get_proc(h, pid);
 	struct ht_block *b;
 	struct ht_site *s;
 
