@@ -263,3 +263,12 @@ def test_go_stress_30s_target_unharmed():
         assert m, r.stdout[-2000:]
         assert res["checksum"] == res["expected"] and int(m.group(1)) == res["rounds"] > 0
         assert r.proc()["exit_code"] == 0
+
+
+def test_go_exact_on_a_c_program_is_a_clear_error():
+    r = subprocess.run([os.path.join(ROOT, "build", "heaptap"), "--go-exact", "--",
+                        os.path.join(ROOT, "build", "targets", "leak")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "heaptap: error: --go-exact: " + os.path.join(ROOT, "build", "targets", "leak") +
+        " is not a Go program"], r.stderr
