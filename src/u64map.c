@@ -47,15 +47,26 @@ static int grow(struct ht_u64map *m)
 	return 0;
 }
 
+/* One probe finds the key or the empty slot it goes to (rate mode puts once per record). */
 int u64map__put(struct ht_u64map *m, uint64_t key, uint64_t val)
 {
-	uint64_t *v = u64map__get(m, key);
+	size_t mask, i;
 
-	if (v) {
-		*v = val;
-		return 0;
+	if (m->cap) {
+		mask = m->cap - 1;
+		for (i = u64_hash(key) & mask; m->keys[i]; i = (i + 1) & mask)
+			if (m->keys[i] == key) {
+				m->vals[i] = val;
+				return 0;
+			}
+		if ((m->len + 1) * 4 <= m->cap * 3) {
+			m->keys[i] = key;
+			m->vals[i] = val;
+			m->len++;
+			return 0;
+		}
 	}
-	if ((m->len + 1) * 4 > m->cap * 3 && grow(m))
+	if (grow(m))
 		return -ENOMEM;
 	place(m->keys, m->vals, m->cap - 1, key, val);
 	m->len++;
