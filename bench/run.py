@@ -4,11 +4,15 @@
 Measures, side by side in one run, what tracing costs each workload in bench/workloads/:
 untraced; heaptap's floors (--mode floor-live / floor-rate: empty BPF programs at the probe
 sites the real modes use); heaptap live, rate, and live with byte sampling; and bpftrace
-running bench/live.bt (the same job as live mode).  Every configuration of every workload
-runs once per repetition, the order rotating between repetitions, and the table shows
-medians (ratios: medians of the per-repetition ratios).  Then a sustained-rate check (the
-2-thread microbenchmark under heaptap for a minute: what event rate uprobes reach here, and
-whether the ring buffer drops) and the collector replay benchmark
+running bench/live.bt (the same job as live mode).  The Go workload (bench/go, built into
+build/bench/gobench) has its own configurations: untraced; heaptap's default for Go (probes
+on Go's own sampler, runtime.profilealloc/freeSpecial); --go-exact (a probe per
+allocation); --go-exact --sample 524288; bpftrace has no equivalent (n/a).  Every
+configuration of every workload runs once per repetition, the order rotating between
+repetitions, and the table shows medians (ratios: medians of the per-repetition ratios).
+--only selects workloads by name (--only go: just the Go rows).  Then a sustained-rate
+check (the 2-thread microbenchmark under heaptap for a minute: what event rate uprobes
+reach here, and whether the ring buffer drops) and the collector replay benchmark
 (build/bench/collector_bench).
 
 CPU time is the workload's own (user+sys from its getrusage at exit, printed on stderr by
@@ -47,15 +51,18 @@ LIBC = "/lib/x86_64-linux-gnu/libc.so.6"  # the path live.bt probes
 BT_LIBDIR = os.path.join(BENCH_DIR, "bt-lib")
 RUN_TIMEOUT = 600  # seconds; a run that takes longer is killed and reported as failed
 
-# name, argv (relative to build/bench), what one op is.  Sizes chosen so a traced run
-# takes a few seconds here (a uprobe trap costs several microseconds on this kind of VM).
+# name, argv (relative to build/bench), what one op is, configurations (below).  Sizes
+# chosen so a traced run takes a few seconds here (a uprobe trap costs several microseconds
+# on this kind of VM).  gobench: ~127 allocations a round; untraced 0.1 s, but --go-exact
+# costs ~20 µs of CPU per allocation here (some 15 s a run), hence not more.
 WORKLOADS = [
-    ("malloc 1T", ["malloc_pairs", "{pairs}", "1"], "malloc+free pair"),
-    ("malloc 2T", ["malloc_pairs", "{pairs}", "2"], "malloc+free pair"),
-    ("strtab", ["strtab", "{events}"], "allocator call"),
-    ("c++ growth", ["cxx_growth", "{rounds}"], "new or delete"),
+    ("malloc 1T", ["malloc_pairs", "{pairs}", "1"], "malloc+free pair", "c"),
+    ("malloc 2T", ["malloc_pairs", "{pairs}", "2"], "malloc+free pair", "c"),
+    ("strtab", ["strtab", "{events}"], "allocator call", "c"),
+    ("c++ growth", ["cxx_growth", "{rounds}"], "new or delete", "c"),
+    ("go", ["gobench", "{go_rounds}"], "Go heap allocation", "go"),
 ]
-SIZES = {"pairs": 100000, "events": 25000, "rounds": 500}
+SIZES = {"pairs": 100000, "events": 25000, "rounds": 500, "go_rounds": 5000}
 
 # name, heaptap arguments (None: not heaptap), the floor it is compared with.
 CONFIGS = [
@@ -70,6 +77,23 @@ CONFIGS = [
     ("bpftrace live.bt", None, "floor-live"),
 ]
 BPFTRACE = "bpftrace live.bt"
+
+# The Go workload's configurations (same layout; no floors: heaptap has no Go floor mode).
+# bpftrace: live.bt probes libc's allocator, which a Go program's heap never calls, and
+# there is no bpftrace script for Go's: listed, not run.
+GO_DEFAULT = "default (Go's sampler)"
+GO_CONFIGS = [
+    ("untraced", None, None),
+    (GO_DEFAULT, [], None),
+    ("--go-exact", ["--go-exact"], None),
+    ("--go-exact --sample 524288", ["--go-exact", "--sample", "524288"], None),
+    (BPFTRACE, None, None),
+]
+CONFIG_SETS = {"c": CONFIGS, "go": GO_CONFIGS}
+NOT_APPLICABLE = {("go", BPFTRACE): "n/a: no Go equivalent (live.bt probes libc malloc, "
+                                    "which Go's heap never calls)"}
+# The tiny run each set's configurations are tried on.
+PROBE_CMDS = {"c": ["malloc_pairs", "10", "1"], "go": ["gobench", "10"]}
 
 BENCH_LINE = re.compile(r"^heaptap-bench (.*)$", re.M)
 COLLECTOR_LINE = re.compile(r"^heaptap-collector (.*)$", re.M)
@@ -230,6 +254,7 @@ class Bench:
         self.tmp = tempfile.mkdtemp(prefix="heaptap-bench-")
         self.json_path = os.path.join(self.tmp, "report.json")
         self.supported = {}   # config name -> (True, uses_json) or (False, note)
+        self.missing = {}     # workload name -> why it is not run (its binary is missing)
         self.env_bt = dict(os.environ, BPFTRACE_MAP_KEYS_MAX="1048576")
         self.bt_script = self.private_libc_script()
 
@@ -277,12 +302,25 @@ class Bench:
         _, use_json = self.supported[name]
         return self.heaptap_argv(extra, cmd, use_json), None, True
 
-    def probe_configs(self):
-        """Which configurations this heaptap and this machine accept (tried on a tiny run)."""
-        tiny = [os.path.join(BENCH_DIR, "malloc_pairs"), "10", "1"]
-        for name, extra, _ in CONFIGS:
+    def probe_configs(self, kinds):
+        """Which configurations this heaptap and this machine accept (tried on a tiny run),
+        for the configuration sets of the workloads selected (kinds)."""
+        for kind in kinds:
+            self.probe_set(kind)
+        for name, (ok, note) in self.supported.items():
+            if not ok:
+                log("skipping %s: %s" % (name, note))
+
+    def probe_set(self, kind):
+        tiny = [os.path.join(BENCH_DIR, PROBE_CMDS[kind][0])] + PROBE_CMDS[kind][1:]
+        for name, extra, _ in CONFIG_SETS[kind]:
+            if name in self.supported or (kind, name) in NOT_APPLICABLE:
+                continue
             if name == "untraced":
                 self.supported[name] = (True, False)
+                continue
+            if not os.access(tiny[0], os.X_OK):
+                self.supported[name] = (False, "%s not built" % os.path.relpath(tiny[0], ROOT))
                 continue
             if name == BPFTRACE:
                 r = execute(self.bpftrace_argv(tiny), env=self.env_bt)
@@ -300,26 +338,31 @@ class Bench:
                 self.supported[name] = (False, "heaptap %s: %s" % (" ".join(extra), note))
             if os.path.exists(self.json_path):
                 os.unlink(self.json_path)
-        for name, (ok, note) in self.supported.items():
-            if not ok:
-                log("skipping %s: %s" % (name, note))
 
     def workloads(self):
         sizes = {k: max(1, int(v * self.args.scale)) for k, v in SIZES.items()}
         out = []
-        for name, argv, unit in WORKLOADS:
+        for name, argv, unit, kind in WORKLOADS:
             if self.args.only and not any(o in name for o in self.args.only):
                 continue
             cmd = [os.path.join(BENCH_DIR, argv[0])] + [a.format(**sizes) for a in argv[1:]]
-            out.append((name, cmd, unit))
+            if not os.access(cmd[0], os.X_OK):
+                self.missing[name] = "%s not built" % os.path.relpath(cmd[0], ROOT)
+                continue
+            out.append((name, cmd, unit, kind))
         return out
 
+    def configs(self, kind):
+        """The configurations of one set that run: supported, and not n/a."""
+        return [c for c in CONFIG_SETS[kind] if (kind, c[0]) not in NOT_APPLICABLE
+                and self.supported.get(c[0], (False,))[0]]
+
     def overhead(self):
-        configs = [c for c in CONFIGS if self.supported[c[0]][0]]
         wls = self.workloads()
-        results = {(w[0], c[0]): [] for w in wls for c in configs}
+        results = {(w[0], c[0]): [] for w in wls for c in self.configs(w[3])}
         for rep in range(self.args.reps):
-            for wi, (wname, cmd, _) in enumerate(wls):
+            for wi, (wname, cmd, _, kind) in enumerate(wls):
+                configs = self.configs(kind)
                 # Rotate the order so no configuration always runs first or last.
                 k = (rep + wi) % len(configs)
                 for name, extra, _ in configs[k:] + configs[:k]:
@@ -334,7 +377,7 @@ class Bench:
                         rep + 1, self.args.reps, wname, name,
                         "%.3f us/op, %.1f s" % (r.work_cpu_s / r.ops * 1e6, r.wall_s)
                         if r.ok else "FAILED " + r.error))
-        return wls, configs, results
+        return wls, results
 
     def sustained(self, extra, label):
         """The 2-thread microbenchmark under heaptap for --sustained seconds."""
@@ -391,18 +434,30 @@ def paired(results, wname, a, b):
             if x.ok and y.ok and per_op_us(y) > 0]
 
 
-def overhead_table(wls, configs, results):
+def ratio_fmt(x):
+    """× untraced: whole numbers for the large ratios, two decimals for the small ones."""
+    return fmt(x, ".0f" if x is not None and x >= 10 else ".2f")
+
+
+def overhead_table(b, wls, results):
     out = []
     out.append("| workload (op) | configuration | CPU µs/op | spread | × untraced | × floor "
                "| above floor µs/op | tracer CPU ms | tracer peak RSS MiB | records/op "
                "| ring drops |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = []
-    for wname, _, unit in wls:
+    for wname, _, unit, kind in wls:
+        configs = b.configs(kind)
         per_op = {}
         for name, _, _ in configs:
             per_op[name] = med([per_op_us(r) for r in results[(wname, name)] if r.ok])
-        for name, _, floor in configs:
+        for name, _, floor in CONFIG_SETS[kind]:
+            if (kind, name) in NOT_APPLICABLE:
+                out.append("| %s (%s) | %s | %s | | | | | | | | |" % (
+                    wname, unit, name, NOT_APPLICABLE[(kind, name)]))
+                continue
+            if name not in per_op:
+                continue  # not supported here: noted below the table
             all_runs = results[(wname, name)]
             runs = [r for r in all_runs if r.ok]
             failed = len(all_runs) - len(runs)
@@ -426,7 +481,7 @@ def overhead_table(wls, configs, results):
             out.append("| %s (%s) | %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 wname, unit, name, " (%d failed)" % failed if failed else "",
                 fmt(m, ".2f"), "%.0f%%" % spread,
-                fmt(med(paired(results, wname, name, "untraced")), ".0f"),
+                ratio_fmt(med(paired(results, wname, name, "untraced"))),
                 fmt(med(paired(results, wname, name, floor)) if floor else None, ".2f"),
                 fmt(m - fl if fl else None, ".2f"),
                 fmt(tcpu, ".0f"), ("" if exact else "≥") + fmt(rss, ".0f") if rss else "–",
@@ -436,20 +491,35 @@ def overhead_table(wls, configs, results):
 
 
 def summary_lines(wls, results):
-    out = ["| workload | live / floor-live (target ≤ 1.25) | rate / floor-rate (≤ 1.3) "
-           "| bpftrace / live (≥ 3) | live --sample 524288 / live |",
-           "|---|---:|---:|---:|---:|"]
-
     def ratio(wname, a, b):
         xs = paired(results, wname, a, b)
         if not xs:
             return "–"
         return "%.2f (%.2f–%.2f)" % (med(xs), min(xs), max(xs))
 
-    for wname, _, _ in wls:
-        out.append("| %s | %s | %s | %s | %s |" % (
-            wname, ratio(wname, "live", "floor-live"), ratio(wname, "rate", "floor-rate"),
-            ratio(wname, BPFTRACE, "live"), ratio(wname, "live --sample 524288", "live")))
+    out = []
+    c_wls = [w for w in wls if w[3] == "c"]
+    if c_wls:
+        out += ["| workload | live / floor-live (target ≤ 1.25) | rate / floor-rate (≤ 1.3) "
+                "| bpftrace / live (≥ 3) | live --sample 524288 / live |",
+                "|---|---:|---:|---:|---:|"]
+        for wname, _, _, _ in c_wls:
+            out.append("| %s | %s | %s | %s | %s |" % (
+                wname, ratio(wname, "live", "floor-live"), ratio(wname, "rate", "floor-rate"),
+                ratio(wname, BPFTRACE, "live"), ratio(wname, "live --sample 524288", "live")))
+    go_wls = [w for w in wls if w[3] == "go"]
+    if go_wls:
+        if out:
+            out.append("")
+        out += ["| workload | %s / untraced | --go-exact / untraced | --go-exact --sample "
+                "524288 / untraced | --go-exact --sample 524288 / --go-exact |" % GO_DEFAULT,
+                "|---|---:|---:|---:|---:|"]
+        for wname, _, _, _ in go_wls:
+            out.append("| %s | %s | %s | %s | %s |" % (
+                wname, ratio(wname, GO_DEFAULT, "untraced"),
+                ratio(wname, "--go-exact", "untraced"),
+                ratio(wname, "--go-exact --sample 524288", "untraced"),
+                ratio(wname, "--go-exact --sample 524288", "--go-exact")))
     return out
 
 
@@ -465,7 +535,7 @@ def sustained_section(b, summary):
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     avail_before = b.cpu_available()
     modes = [("live", [])]
-    if b.supported["rate"][0]:
+    if b.supported.get("rate", (False,))[0]:
         modes.append(("rate", ["--mode", "rate"]))
     for label, extra in modes:
         r = b.sustained(extra, label)
@@ -536,24 +606,27 @@ def main():
         return 0
     b = Bench(args)
     started = time.monotonic()
-    b.probe_configs()
+    b.probe_configs(sorted({w[3] for w in b.workloads()}))
     summary = []
 
     if not args.no_overhead:
-        wls, configs, results = b.overhead()
+        wls, results = b.overhead()
         out.append("**Tracing overhead** — CPU time of the traced process per op (user+sys), "
                    "median of %d interleaved runs; spread = (max−min)/median.  × untraced and "
                    "× floor (the matching floor: empty BPF programs at the same probe sites) "
                    "are medians of the ratios within each repetition, below with their "
                    "min–max; above floor = difference of the medians.  Tracer CPU = the "
                    "tracer's own (attach, draining, symbolization, report); records/op from "
-                   "heaptap's JSON `events`." % args.reps)
+                   "heaptap's JSON `events`.  Go rows: one op is one heap allocation "
+                   "(the workload's runtime.MemStats.Mallocs growth); heaptap has no Go "
+                   "floor." % args.reps)
         out.append("")
-        table, summary = overhead_table(wls, configs, results)
+        table, summary = overhead_table(b, wls, results)
         out += table
         out.append("")
         out += summary_lines(wls, results)
         skipped = [(n, note) for n, (ok, note) in b.supported.items() if not ok]
+        skipped += sorted(b.missing.items())
         for n, note in skipped:
             out.append("")
             out.append("*%s: not measured — %s*" % (n, note))
@@ -608,10 +681,13 @@ def update_readme(text):
              "programs at the probe sites of live and rate mode, the cost of the traps "
              "alone); under heaptap `live`, `rate`, `live --sample 524288` and `live --unwind "
              "dwarf`; and under bpftrace running bench/live.bt, the same job as live mode "
-             "written as a bpftrace user would.  Every configuration runs once per "
+             "written as a bpftrace user would.  A Go workload (bench/go) runs untraced, "
+             "under heaptap's default for Go (probes on Go's own sampler), `--go-exact` (a "
+             "probe per allocation) and `--go-exact --sample 524288`; bpftrace has no Go "
+             "equivalent.  Every configuration runs once per "
              "repetition, interleaved; the table shows medians.  Then a sustained-rate run "
              "of the 2-thread microbenchmark and the collector's replay benchmark "
-             "(bench/collector_bench.c).  It takes about 12 minutes and never fails the "
+             "(bench/collector_bench.c).  It takes about 16 minutes and never fails the "
              "build; `BENCH_ARGS=--update-readme` rewrites this section.  The machine below "
              "is a shared 2-vCPU VM where a uprobe trap costs several microseconds: compare "
              "ratios within one run, and expect 10-30% spread between runs.\n\n"
