@@ -174,13 +174,17 @@ static struct ht_block *find_block(const struct ht_heap_proc *p, uint64_t addr)
 }
 
 /*
- * Tables from 6 MiB up (2^18 slots: a whole number of 2 MiB pages) are mapped on their own
- * and marked for transparent huge pages: a free of a random live block among a million
- * would otherwise pay a TLB miss (a two-level page walk under virtualization) on top of
- * the cache miss, and the growing table would fault in 4 KiB at a time.  Smaller tables
- * come from calloc.  Both are zeroed (addr 0 = empty).
+ * Tables from 24 MiB up (2^20 slots: a whole number of 2 MiB pages; in use from 393 k live
+ * blocks) are mapped on their own and marked for transparent huge pages: growing to a
+ * million blocks otherwise faults in ~100 MB of tables 4 KiB at a time, which on the
+ * (paravirtualized) test machine cost more than the inserts themselves (collector_bench
+ * growth-1M: 518 ns/record with 4 KiB pages, 272 with huge ones), and a free of a random
+ * block among a million adds a TLB miss to its cache miss.  Not below: with the threshold
+ * at 6 MiB the 100 k-block churn scenarios got slower (random-100k median 196 vs 55
+ * ns/record, same minimum; the cause was not found), so smaller tables come from calloc.
+ * Both are zeroed (addr 0 = empty).
  */
-#define HUGE_TABLE_BYTES (6ull << 20)
+#define HUGE_TABLE_BYTES (24ull << 20)
 #define HUGE_PAGE (2ull << 20)
 
 static struct ht_block *alloc_table(uint64_t cap)
