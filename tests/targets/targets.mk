@@ -25,7 +25,7 @@ TARGET_NOFP  := -O2 -g -fomit-frame-pointer -fno-optimize-sibling-calls
 TARGET_CSTD  := -std=gnu11 -D_GNU_SOURCE -Wmissing-prototypes
 TARGET_CXXSTD := -std=c++17
 
-TARGET_C_PROGS   := leak churn apis threads ctor prefree exitcode demo deep libcalls sigalloc
+TARGET_C_PROGS   := leak churn apis threads ctor prefree exitcode demo deep libcalls sigalloc forker spawner
 TARGET_CXX_PROGS := cxx cxxlib
 TARGET_PROGS     := $(TARGET_C_PROGS) $(TARGET_CXX_PROGS)
 
