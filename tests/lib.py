@@ -172,3 +172,116 @@ def parse_folded(text):
         assert stack and value.isdigit(), f"bad folded line {line!r}"
         out.append((stack.split(";"), int(value)))
     return out
+
+
+# --- system-wide sessions (heaptap -a) -------------------------------------------------
+
+
+class WaitingArgv(Waiting):
+    """Like Waiting, for any command line (e.g. ["chroot", DIR, "/leak"]) and extra
+    environment; the program must do the HT_WAIT handshake."""
+
+    def __init__(self, argv, env=None):
+        self.p = subprocess.Popen(list(argv), stdout=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, HT_WAIT="1", **(env or {})))
+        line = self.p.stdout.readline()
+        m = re.match(r"ready (\d+)", line)
+        assert m, f"{argv[0]} said {line!r}"
+        self.pid = int(m.group(1))
+
+
+def read_line(w, pattern):
+    """Read a Waiting target's stdout up to the first line matching pattern (re.match);
+    returns the match.  Lines before it are dropped."""
+    while True:
+        line = w.p.stdout.readline()
+        if not line:
+            raise AssertionError(f"target ended (rc {w.p.poll()}) before a line {pattern!r}")
+        m = re.match(pattern, line)
+        if m:
+            return m
+
+
+def lines_until_done(w):
+    """Read a Waiting target's stdout up to its 'done' line; returns the lines before."""
+    out = []
+    while True:
+        line = w.p.stdout.readline()
+        if not line:
+            raise AssertionError(f"target ended (rc {w.p.poll()}) before 'done'")
+        if line.startswith("done"):
+            return out
+        out.append(line.rstrip("\n"))
+
+
+class SystemWide(Attached):
+    """heaptap -v -a [args] --json F in the background; ready once it logged
+    'tracing system-wide'.  stop() (SIGINT) ends it with the final report."""
+
+    def __init__(self, *args, json_out=True, binary=HEAPTAP, timeout=120):
+        self.json = tmp(f"sys-{os.getpid()}-{time.monotonic_ns()}.json") if json_out else None
+        argv = [binary, "-v", "-a", *args]
+        if self.json:
+            argv += ["--json", self.json]
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.err, text=True)
+        self.pid = self.p.pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "tracing system-wide" in self.stderr():
+                return
+            if self.p.poll() is not None:
+                raise AssertionError(f"heaptap -a exited {self.p.returncode}: {self.stderr()}")
+            time.sleep(0.05)
+        self.p.kill()
+        self.p.wait()
+        raise AssertionError(f"heaptap -a did not start tracing in {timeout} s")
+
+    def stderr(self):
+        """What heaptap wrote to stderr so far."""
+        self.err.seek(0)
+        return self.err.read()
+
+    def wait_stderr(self, text, timeout=10):
+        """Wait until stderr contains text; True if it did within timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.stderr():
+                return True
+            if self.p.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def proc_or_none(result, pid):
+    """The report's process with this pid, or None."""
+    ps = [p for p in result.procs if p["pid"] == pid]
+    assert len(ps) <= 1, f"pid {pid} listed {len(ps)} times"
+    return ps[0] if ps else None
+
+
+def make_chroot(exe, root=None):
+    """A minimal chroot tree holding a copy of exe as /NAME and copies of every object
+    `ldd exe` names (the dynamic linker included), at the same paths: `chroot ROOT /NAME`
+    runs it with its own libc (a different inode from the host's).  Returns ROOT; the
+    caller removes it (shutil.rmtree)."""
+    import shutil
+
+    root = root or tempfile.mkdtemp(prefix="heaptap-chroot-", dir="/tmp")
+    shutil.copy2(exe, os.path.join(root, os.path.basename(exe)))
+    r = subprocess.run(["ldd", exe], capture_output=True, text=True, check=True)
+    for line in r.stdout.splitlines():
+        m = re.search(r"(/\S+) \(0x", line)
+        if not m:
+            continue
+        src = m.group(1)
+        dst = os.path.join(root, src.lstrip("/"))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(os.path.realpath(src), dst)  # a real file, not a link to the host's
+    return root
