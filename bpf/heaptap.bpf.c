@@ -27,6 +27,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "heaptap.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -37,6 +38,9 @@ const volatile __u32 ht_mode = HT_MODE_LIVE;
 const volatile __u64 ht_sample_bytes = 0; /* mean bytes between samples; 0: every call */
 const volatile __u32 ht_unwind = HT_UNWIND_FP; /* enum ht_unwind */
 const volatile __u32 ht_stack_bytes = 8192;    /* user stack copied, <= HT_MAX_STACK_BYTES */
+/* System-wide sessions: heaptap's own process, whose allocations must never be counted (its
+ * traps cannot be avoided: the probes are on libc for every process). 0: none. */
+const volatile __u32 ht_self_tgid = 0;
 /* Quantiles of the exponential distribution with mean ht_sample_bytes: a uniform pick is
  * an exponential draw (no floating point in BPF). */
 const volatile __u64 ht_exp_table[HT_EXP_TABLE];
@@ -130,6 +134,13 @@ static __always_inline void count(__u32 which)
 
 	if (v)
 		(*v)++;
+}
+
+/* Floor mode returns at once; a system-wide session ignores heaptap itself. */
+static __always_inline bool skip(void)
+{
+	return ht_mode == HT_MODE_FLOOR ||
+	       (ht_self_tgid && (bpf_get_current_pid_tgid() >> 32) == ht_self_tgid);
 }
 
 static __always_inline void fill_hdr(struct ht_hdr *h, __u32 type, __u32 fn)
@@ -230,7 +241,7 @@ int BPF_KPROBE(ht_alloc_entry)
 	struct ht_call *c;
 	__u32 d;
 
-	if (ht_mode == HT_MODE_FLOOR)
+	if (skip())
 		return 0;
 	t = thread_state(true);
 	if (!t) {
@@ -532,7 +543,7 @@ int BPF_KRETPROBE(ht_alloc_return)
 	struct ht_call c;
 	__u32 d;
 
-	if (ht_mode == HT_MODE_FLOOR)
+	if (skip())
 		return 0;
 	t = thread_state(false);
 	if (!t) {
@@ -600,7 +611,7 @@ int BPF_KPROBE(ht_free_entry)
 	__u64 sp = PT_REGS_SP(ctx);
 	struct ht_thread *t;
 
-	if (ht_mode == HT_MODE_FLOOR || !addr)
+	if (skip() || !addr)
 		return 0;
 	t = thread_state(is_delete);
 	if (t) {
@@ -642,7 +653,7 @@ int BPF_KPROBE(ht_rate_entry)
 	__u64 size, ptr, caller = 0;
 	struct ht_thread *t = NULL;
 
-	if (ht_mode == HT_MODE_FLOOR)
+	if (skip())
 		return 0;
 	call_args(ctx, fn, &size, &ptr);
 	if (ht_sample_bytes) {
@@ -703,7 +714,7 @@ int BPF_KPROBE(ht_go_alloc)
 	__u32 fn = cookie & 0xffff;
 	struct ht_thread *t = NULL;
 
-	if (ht_mode == HT_MODE_FLOOR)
+	if (skip())
 		return 0;
 	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
 		caller = 0;
@@ -746,7 +757,7 @@ int BPF_KPROBE(ht_go_free)
 	const struct ht_go_proc *gp = go_proc();
 	__u8 kind = 0;
 
-	if (ht_mode == HT_MODE_FLOOR || !gp || !block)
+	if (skip() || !gp || !block)
 		return 0;
 	if (gp->kind_profile != HT_GO_NO_READ &&
 	    (bpf_probe_read_user(&kind, sizeof(kind), (void *)(special + gp->special_kind_off)) ||
@@ -767,7 +778,7 @@ int BPF_KPROBE(ht_go_gc)
 	struct ht_go_gc_rec *r;
 	__u64 bias = go_bias(ctx, cookie);
 
-	if (ht_mode == HT_MODE_FLOOR)
+	if (skip())
 		return 0;
 	r = bpf_ringbuf_reserve(&ht_events, sizeof(*r), 0);
 	if (!r) {
@@ -807,5 +818,48 @@ int BPF_KPROBE(ht_go_gc)
 out:
 	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
 	count(HT_CNT_EVENTS);
+	return 0;
+}
+
+/*
+ * System-wide sessions (heaptap -a): process lifecycle from the scheduler's tracepoints.
+ * An exec may bring a binary with its own allocator (static, Go) that must be attached,
+ * and the collector reads the new process's map while it lives: those records wake it.
+ * An exit keeps the process's figures, marked exited.
+ */
+static __always_inline void emit_proc(__u32 event, struct task_struct *p, bool wake)
+{
+	struct ht_proc_rec *r = bpf_ringbuf_reserve(&ht_events, sizeof(*r), 0);
+
+	if (!r) {
+		count(HT_CNT_RINGBUF_DROPS);
+		return;
+	}
+	fill_hdr(&r->hdr, HT_REC_PROC, 0);
+	r->hdr.tgid = BPF_CORE_READ(p, tgid);
+	r->hdr.tid = BPF_CORE_READ(p, pid);
+	r->event = event;
+	r->exit_code = BPF_CORE_READ(p, exit_code);
+	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	r->pad = 0;
+	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), p->comm);
+	bpf_ringbuf_submit(r, wake ? 0 : BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(ht_proc_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (ht_self_tgid && BPF_CORE_READ(p, tgid) == ht_self_tgid)
+		return 0;
+	emit_proc(HT_PROC_EXEC, p, true);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ht_proc_exit, struct task_struct *p, bool group_dead)
+{
+	if (!group_dead || (ht_self_tgid && BPF_CORE_READ(p, tgid) == ht_self_tgid))
+		return 0;
+	emit_proc(HT_PROC_EXIT, p, false);
 	return 0;
 }

@@ -24,7 +24,11 @@ enum ht_rec_type {
 	HT_REC_ALLOC = 1, /* struct ht_alloc_rec: a block came to life (malloc, new, realloc...) */
 	HT_REC_FREE = 2,  /* struct ht_free_rec: a block died (free, delete) */
 	HT_REC_GO_GC = 3, /* struct ht_go_gc_rec: a Go GC cycle started or ended its marking */
+	HT_REC_PROC = 4,  /* struct ht_proc_rec: a process exec'd or exited (heaptap -a) */
 };
+
+/* ht_proc_rec.event */
+enum ht_proc_event { HT_PROC_EXEC = 1, HT_PROC_EXIT = 2 };
 
 /*
  * What was called.  The low 8 bits of a probe's BPF cookie; the higher bits hold
@@ -174,6 +178,16 @@ struct ht_go_gc_rec {
 	__u64 bias;           /* load bias of the executable (runtime - ELF address) */
 	__u32 valid;          /* bit i: ctl[i] read; bit 4 + i: abs[i] read */
 	__u32 pad;
+};
+
+/* A process event; hdr.tgid is the process. */
+struct ht_proc_rec {
+	struct ht_hdr hdr;
+	__u32 event;     /* enum ht_proc_event */
+	__s32 exit_code; /* HT_PROC_EXIT: wait status (exit code << 8, or the signal) */
+	__u32 ppid;
+	__u32 pad;
+	char comm[16];   /* after exec: the new program's name */
 };
 
 /* Registers in struct ht_ustack.regs: what CFI needs to start unwinding the caller (the

@@ -53,6 +53,10 @@ enum ht_unwind_mode {
 
 struct ht_config {
 	pid_t pid;          /* -p; 0 when launching */
+	bool system;        /* -a: every process */
+	char **comms;       /* -a --comm: NULL-terminated names, or NULL */
+	const char *cgroup; /* -a --cgroup PATH, or NULL */
+	uint32_t max_procs; /* -a --max-procs: processes kept (exited ones evicted first) */
 	char **cmd;         /* -- CMD ARGS...; NULL when attaching */
 	double duration_s;  /* -d; 0 = until Ctrl-C or the target's exit */
 	double interval_s;  /* -i; 0 = only the final report */
@@ -67,6 +71,7 @@ struct ht_config {
 	uint64_t sample_bytes; /* --sample: mean bytes between sampled allocations, 0 = all */
 	uint32_t max_depth; /* -D: user frames per stack */
 	enum ht_unwind_mode unwind; /* --unwind */
+	bool unwind_given, ring_given; /* set on the command line (else -a picks its own) */
 	bool go_exact;      /* --go-exact: every Go allocation (mallocgc), not Go's sampler */
 	uint32_t stack_bytes; /* --stack-bytes: user stack copied per record (dwarf, auto) */
 	uint32_t ring_mb;   /* --ring-mb: ring buffer size, MiB (power of two) */

@@ -231,6 +231,13 @@ int events__handle(void *ctx, void *data, size_t len)
 				err = 0;
 			}
 			break;
+		case HT_REC_PROC:
+			if (len >= sizeof(struct ht_proc_rec)) {
+				if (ev->on_proc)
+					ev->on_proc(ev->on_proc_ctx, data);
+				err = 0;
+			}
+			break;
 		case HT_REC_FREE:
 			if (len >= sizeof(struct ht_free_rec)) {
 				heap__on_free(ev->heap, h->tgid, ((const struct ht_free_rec *)data)->addr);

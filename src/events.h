@@ -16,6 +16,7 @@ struct ht_procs;
 struct ht_probes;
 struct ht_unwinder;
 struct ht_gostate;
+struct ht_proc_rec;
 
 struct ht_events {
 	struct ht_heap *heap;
@@ -36,6 +37,9 @@ struct ht_events {
 	uint32_t refreshed_pid;
 	struct ht_unwinder *unwind; /* records with a stack copy: NULL = use the FP chain only */
 	struct ht_gostate *go;      /* Go processes' GC timelines; NULL: no Go process */
+	/* HT_REC_PROC records (system-wide sessions), or NULL to ignore them */
+	void (*on_proc)(void *ctx, const struct ht_proc_rec *r);
+	void *on_proc_ctx;
 };
 
 /* libbpf ring_buffer callback shape; ctx is a struct ht_events.  Always returns 0. */

@@ -36,6 +36,7 @@ struct ht_goprobes {
 	struct ht_go_layout layout;
 	bool exact;
 	uint64_t dev, ino;
+	uint64_t mallocgc_lo, mallocgc_hi;
 	char *path;
 };
 
@@ -193,18 +194,13 @@ static int link_group(struct ht_goprobes *gp, struct bpf_program *prog, pid_t pi
 	return 0;
 }
 
-static int write_proc_config(struct heaptap *skel, pid_t pid, const struct ht_goprobes *gp,
-			     const struct ht_gobin *g)
+static int write_proc_config(struct heaptap *skel, pid_t pid, const struct ht_goprobes *gp)
 {
 	const struct ht_go_layout *l = &gp->layout;
-	struct ht_go_proc c = { .rate_vaddr = l->mem_profile_rate };
-	uint64_t mg, mgsize;
+	struct ht_go_proc c = { .rate_vaddr = l->mem_profile_rate,
+				.mallocgc_lo = gp->mallocgc_lo, .mallocgc_hi = gp->mallocgc_hi };
 	__u32 key = (__u32)pid;
 
-	if (!gobin__lookup(g, "runtime.mallocgc", &mg, &mgsize)) {
-		c.mallocgc_lo = mg;
-		c.mallocgc_hi = mg + mgsize;
-	}
 	c.special_kind_off = l->special_kind_off == GOLAYOUT_UNKNOWN ? 0 : l->special_kind_off;
 	c.kind_profile = l->special_kind_off == GOLAYOUT_UNKNOWN ? HT_GO_NO_READ : l->kind_profile;
 	for (int i = 0; i < HT_GO_READS; i++)
@@ -279,7 +275,16 @@ int goprobes__attach(struct heaptap *skel, pid_t pid, const char *path, const ch
 			     HT_FN_GO_GC_START)) ||
 	    (err = add_probe(gp, open_path, g, "runtime.gcMarkTermination", HT_FN_GO_GC_MARK_DONE)))
 		goto missing;
-	if ((err = write_proc_config(skel, pid, gp, g))) {
+	{
+		uint64_t mg, mgsize;
+
+		if (!gobin__lookup(g, "runtime.mallocgc", &mg, &mgsize)) {
+			gp->mallocgc_lo = mg;
+			gp->mallocgc_hi = mg + mgsize;
+		}
+	}
+	/* pid -1 (system-wide): each process gets its settings as it is found */
+	if (pid > 0 && (err = write_proc_config(skel, pid, gp))) {
 		log_error("cannot configure the Go probes: %s", strerror(-err));
 		goto fail;
 	}
@@ -343,4 +348,9 @@ void goprobes__identity(const struct ht_goprobes *gp, uint64_t *dev, uint64_t *i
 {
 	*dev = gp->dev;
 	*ino = gp->ino;
+}
+
+int goprobes__configure_pid(const struct ht_goprobes *gp, struct heaptap *skel, pid_t pid)
+{
+	return write_proc_config(skel, pid, gp);
 }

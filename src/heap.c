@@ -444,3 +444,31 @@ uint64_t heap__live_blocks(const struct ht_heap *h)
 {
 	return h->nblocks;
 }
+
+void heap__drop_proc(struct ht_heap *h, uint32_t pid)
+{
+	uint64_t key = (uint64_t)pid + 1, *idx = u64map__get(&h->pid_index, key);
+	struct ht_heap_proc *p;
+	uint32_t i, last;
+
+	if (!idx)
+		return;
+	i = (uint32_t)*idx;
+	p = &h->procs[i];
+	/* Its sites' aggregates go with it (stack ids are never shared between processes). */
+	for (uint32_t k = 0; k < p->nsites; k++)
+		memset(&h->sites[p->sites[k]], 0, sizeof(h->sites[0]));
+	h->nblocks -= p->nblocks;
+	free_table(p->blocks, p->blocks_cap);
+	free(p->sites);
+	u64map__remove(&h->pid_index, key);
+	last = h->nprocs - 1;
+	if (i != last) { /* the last process fills the hole; its sites follow it */
+		h->procs[i] = h->procs[last];
+		u64map__put(&h->pid_index, (uint64_t)h->procs[i].pid + 1, i);
+		for (uint32_t k = 0; k < h->procs[i].nsites; k++)
+			h->sites[h->procs[i].sites[k]].proc = i;
+	}
+	h->nprocs--;
+	h->last_key = 0; /* the look-up cache may name a moved or dropped process */
+}

@@ -92,6 +92,9 @@ void heap__on_free(struct ht_heap *h, uint32_t pid, uint64_t addr);
 void heap__roll_interval(struct ht_heap *h);
 
 /* Processes and sites, borrowed. */
+/* Forgets process pid: its blocks and its sites' figures (system-wide eviction). */
+void heap__drop_proc(struct ht_heap *h, uint32_t pid);
+
 uint32_t heap__nprocs(const struct ht_heap *h);
 const struct ht_heap_proc *heap__proc(const struct ht_heap *h, uint32_t idx);
 const struct ht_heap_proc *heap__find_proc(const struct ht_heap *h, uint32_t pid);

@@ -14,6 +14,7 @@
 
 enum opt_id {
 	OPT_PID = 'p',
+	OPT_ALL = 'a',
 	OPT_DURATION = 'd',
 	OPT_INTERVAL = 'i',
 	OPT_OUTPUT = 'o',
@@ -36,6 +37,9 @@ enum opt_id {
 	OPT_STACK_BYTES,
 	OPT_GO_EXACT,
 	OPT_GC,
+	OPT_COMM,
+	OPT_CGROUP,
+	OPT_MAX_PROCS,
 };
 
 struct opt_def {
@@ -47,6 +51,12 @@ struct opt_def {
 
 static const struct opt_def opts[] = {
 	{ "pid", OPT_PID, "PID", "trace the running process PID (until Ctrl-C or its exit)" },
+	{ "all", OPT_ALL, NULL, "system-wide: every process, new ones included (until Ctrl-C or -d)" },
+	{ "comm", OPT_COMM, "NAMES", "-a: only processes with these comma-separated command names "
+	  "(attached per process: others pay nothing)" },
+	{ "cgroup", OPT_CGROUP, "PATH", "-a: only processes in this cgroup (v2 directory) and below" },
+	{ "max-procs", OPT_MAX_PROCS, "N", "-a: processes kept in the table, exited ones evicted "
+	  "first (default 4096)" },
 	{ "duration", OPT_DURATION, "SECONDS", "stop after SECONDS" },
 	{ "interval", OPT_INTERVAL, "SECONDS", "print a report every SECONDS (rates cover one interval)" },
 	{ "output", OPT_OUTPUT, "PATH",
@@ -199,6 +209,34 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 	case OPT_INVERTED:
 		cfg->write.inverted = true;
 		return 0;
+	case OPT_ALL:
+		cfg->system = true;
+		return 0;
+	case OPT_COMM: {
+		size_t n = 1;
+		char *copy, *tok, *save = NULL;
+
+		for (const char *c = arg; *c; c++)
+			n += *c == ',';
+		free(cfg->comms);
+		if (!(cfg->comms = calloc(n + 1, sizeof(char *))) || !(copy = strdup(arg)))
+			return bad_value(id, arg, "out of memory");
+		n = 0;
+		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			if (*tok)
+				cfg->comms[n++] = tok; /* lives until exit, like argv */
+		if (!n)
+			return bad_value(id, arg, "a comma-separated list of command names");
+		return 0;
+	}
+	case OPT_CGROUP:
+		cfg->cgroup = arg;
+		return 0;
+	case OPT_MAX_PROCS:
+		if (parse_uint(id, arg, 1, 10000000, &v))
+			return -1;
+		cfg->max_procs = (uint32_t)v;
+		return 0;
 	case OPT_GO_EXACT:
 		cfg->go_exact = true;
 		return 0;
@@ -233,6 +271,7 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 		cfg->max_depth = v;
 		return 0;
 	case OPT_UNWIND:
+		cfg->unwind_given = true;
 		if (!strcmp(arg, "auto"))
 			cfg->unwind = HT_UNWIND_MODE_AUTO;
 		else if (!strcmp(arg, "fp"))
@@ -255,6 +294,7 @@ static int apply(struct ht_config *cfg, int id, const char *arg)
 		cfg->write.top = v;
 		return 0;
 	case OPT_RING_MB:
+		cfg->ring_given = true;
 		if (parse_uint(id, arg, 1, 1024, &v))
 			return -1;
 		if (v & (v - 1))
@@ -284,7 +324,8 @@ enum ht_parse_result options__parse(int argc, char **argv, struct ht_config *cfg
 	int c;
 
 	*cfg = (struct ht_config){ .max_depth = 64, .write.top = 10, .ring_mb = 16,
-				   .max_blocks = 100000000, .drain_ms = 10, .stack_bytes = 8192 };
+				   .max_blocks = 100000000, .drain_ms = 10, .stack_bytes = 8192,
+				   .max_procs = 4096 };
 	if (argc > 1 && !strcmp(argv[1], "report")) {
 		/* `heaptap report FILE ...`: the same options, minus what needs a target */
 		cfg->report_input = "";
@@ -341,6 +382,25 @@ enum ht_parse_result options__parse(int argc, char **argv, struct ht_config *cfg
 	}
 	if (optind < argc)
 		cfg->cmd = &argv[optind];
+	if ((cfg->comms || cfg->cgroup) && !cfg->system) {
+		fprintf(stderr, "heaptap: --comm and --cgroup select processes of a system-wide "
+			"session: add -a (try --help)\n");
+		return HT_PARSE_USAGE;
+	}
+	if (cfg->system) {
+		if (cfg->pid || cfg->cmd) {
+			fprintf(stderr, "heaptap: -a traces every process: no -p PID or COMMAND "
+				"(try --help)\n");
+			return HT_PARSE_USAGE;
+		}
+		/* Every process's allocations share one ring: frame-pointer stacks (no 8 KiB
+		 * stack copies per record) and a bigger ring, unless asked otherwise. */
+		if (!cfg->unwind_given)
+			cfg->unwind = HT_UNWIND_MODE_FP;
+		if (!cfg->ring_given)
+			cfg->ring_mb = 64;
+		return HT_PARSE_OK;
+	}
 	if (!cfg->pid == !cfg->cmd) {
 		fprintf(stderr, "heaptap: %s (try --help)\n",
 			cfg->pid ? "give either -p PID or -- COMMAND, not both"

@@ -13,6 +13,7 @@ struct ht_procs {
 	struct ht_proc_info **infos;
 	uint32_t n, cap;
 	struct ht_u64map index; /* pid + 1 -> index */
+	uint64_t created;       /* records ever created */
 };
 
 struct ht_procs *procs__new(void)
@@ -93,6 +94,7 @@ struct ht_proc_info *procs__get(struct ht_procs *p, pid_t pid)
 		return NULL;
 	}
 	p->infos[p->n++] = info;
+	p->created++;
 	info->pid = pid;
 	read_comm(info);
 	read_exe(info);
@@ -136,4 +138,45 @@ void procs__mark_exited(struct ht_proc_info *info, bool known, int code)
 		info->exit_known = true;
 		info->exit_code = code;
 	}
+}
+
+void procs__drop(struct ht_procs *p, pid_t pid)
+{
+	uint64_t *idx = u64map__get(&p->index, (uint64_t)pid + 1);
+	uint32_t i, last;
+
+	if (!idx)
+		return;
+	i = (uint32_t)*idx;
+	last = p->n - 1;
+	u64map__remove(&p->index, (uint64_t)pid + 1);
+	modmap__clear(&p->infos[i]->map);
+	free(p->infos[i]->exe);
+	free(p->infos[i]);
+	if (i != last) { /* the last record fills the hole */
+		p->infos[i] = p->infos[last];
+		u64map__put(&p->index, (uint64_t)p->infos[i]->pid + 1, i);
+	}
+	p->n--;
+}
+
+uint32_t procs__count(const struct ht_procs *p)
+{
+	return p->n;
+}
+
+struct ht_proc_info *procs__at(const struct ht_procs *p, uint32_t i)
+{
+	return p->infos[i];
+}
+
+void procs__reread_identity(struct ht_proc_info *info)
+{
+	read_comm(info);
+	read_exe(info);
+}
+
+uint64_t procs__created(const struct ht_procs *p)
+{
+	return p->created;
 }

@@ -21,6 +21,8 @@ struct ht_proc_info {
 	bool exit_known;
 	struct ht_modmap map;
 	bool map_read;      /* map holds a successful read */
+	char allocator[16]; /* system-wide: "glibc", "jemalloc", "go", "static", ... or "" */
+	uint64_t exited_seq; /* order of exit (system-wide eviction: oldest exited first) */
 };
 
 struct ht_procs;
@@ -42,5 +44,18 @@ int procs__refresh_map(struct ht_proc_info *info);
 bool procs__has_unmapped(const struct ht_proc_info *info, const uint64_t *frames, uint32_t n);
 
 void procs__mark_exited(struct ht_proc_info *info, bool known, int code);
+
+/* Forgets process pid (evicted, or its pid was reused by a new process).  No-op if unknown. */
+void procs__drop(struct ht_procs *p, pid_t pid);
+
+/* Number of records and the i-th (i < count), in no particular order. */
+uint32_t procs__count(const struct ht_procs *p);
+struct ht_proc_info *procs__at(const struct ht_procs *p, uint32_t i);
+
+/* Records ever created (dropped ones included). */
+uint64_t procs__created(const struct ht_procs *p);
+
+/* Re-reads comm and exe (after an exec). */
+void procs__reread_identity(struct ht_proc_info *info);
 
 #endif

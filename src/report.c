@@ -79,6 +79,15 @@ void report__free(struct ht_report *r)
 		free(r->procs[p].go);
 	}
 	free(r->procs);
+	if (r->system) {
+		for (uint32_t i = 0; i < r->system->nobjects; i++)
+			free(r->system->objects[i].path);
+		free(r->system->objects);
+		for (uint32_t i = 0; i < r->system->ncomm_unmatched; i++)
+			free(r->system->comm_unmatched[i]);
+		free(r->system->comm_unmatched);
+		free(r->system);
+	}
 	free(r);
 }
 
@@ -256,6 +265,7 @@ static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_
 		rp->exited = info->exited;
 		rp->exit_known = info->exit_known;
 		rp->exit_code = info->exit_code;
+		memcpy(rp->allocator, info->allocator, sizeof(rp->allocator));
 		if (info->map_read)
 			sym = symbolizer__new(&info->map);
 	}
@@ -351,4 +361,20 @@ nomem:
 	report__free(r);
 	errno = ENOMEM;
 	return NULL;
+}
+
+static int cmp_procs(const void *a, const void *b)
+{
+	const struct ht_rproc *x = a, *y = b;
+
+	if (x->c.live_bytes != y->c.live_bytes)
+		return x->c.live_bytes < y->c.live_bytes ? 1 : -1;
+	if (x->c.alloc_bytes != y->c.alloc_bytes)
+		return x->c.alloc_bytes < y->c.alloc_bytes ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+void report__sort_procs(struct ht_report *r)
+{
+	qsort(r->procs, r->nprocs, sizeof(*r->procs), cmp_procs);
 }

@@ -56,6 +56,21 @@ struct ht_rgo {
 	double origin_s;           /* monotonic seconds of the session's start (for times) */
 };
 
+/* A system-wide session (heaptap -a): what was attached and the process table's life. */
+struct ht_rsystem {
+	struct {
+		char *path;
+		uint32_t functions; /* probe sites */
+		char kind[16];      /* "glibc", "jemalloc", "static", "go", ... */
+	} *objects;
+	uint32_t nobjects;
+	uint64_t procs_seen, procs_exited, procs_evicted, late_attaches, exec_events;
+	double attach_ms;
+	bool filtered;          /* --comm / --cgroup: pid-scoped */
+	char **comm_unmatched;  /* --comm names no process had */
+	uint32_t ncomm_unmatched;
+};
+
 /* An object mapped in a process that at least one frame of the report points into. */
 struct ht_rmodule {
 	char *path;
@@ -82,6 +97,7 @@ struct ht_rproc {
 	struct ht_rsite *sites;      /* sorted by the live view (aged_bytes), then alloc_bytes */
 	uint32_t nsites;
 	struct ht_rgo *go;           /* NULL unless a Go program */
+	char allocator[16];          /* system-wide: the allocator it binds ("glibc", ...) */
 };
 
 /* Loss counters: what the figures do not include.  Shown in every report. */
@@ -107,6 +123,7 @@ struct ht_report {
 	uint64_t live_blocks_tracked;
 	size_t probes, slow_probes;
 	bool gc_timeline;      /* text: a line per Go GC cycle (--gc) */
+	struct ht_rsystem *system; /* system-wide sessions only, else NULL */
 	struct ht_loss loss;
 	struct ht_rproc *procs;
 	uint32_t nprocs;
@@ -133,6 +150,8 @@ struct ht_report_input {
 /* NULL and errno on failure. */
 struct ht_report *report__build(const struct ht_report_input *in);
 void report__free(struct ht_report *r);
+/* Orders processes by live bytes, then bytes allocated (system-wide tables). */
+void report__sort_procs(struct ht_report *r);
 
 /* Human-readable text (top sites per process, loss counters). */
 void report__write_text(const struct ht_report *r, FILE *f, uint32_t top);

@@ -35,6 +35,7 @@
 #include "report.h"
 #include "session.h"
 #include "stacks.h"
+#include "system.h"
 #include "unwind.h"
 
 struct session {
@@ -43,6 +44,8 @@ struct session {
 	struct ring_buffer *rb;
 	struct ht_probes *probes;
 	struct ht_goprobes *goprobes; /* the executable's Go runtime, if it is Go */
+	struct ht_system *sys;        /* -a */
+	struct bpf_link *proc_links[2]; /* -a: exec and exit tracepoints */
 	struct ht_events ev;
 	struct ht_child child;
 	bool launched;
@@ -76,6 +79,8 @@ static void drain(struct session *s)
 	if (s->rb)
 		ring_buffer__consume(s->rb);
 	gostate__refresh(s->ev.go, s->ev.procs);
+	if (s->sys)
+		system__maintain(s->sys);
 }
 
 static void read_loss(struct session *s, struct ht_loss *loss)
@@ -121,6 +126,13 @@ static struct ht_report *snapshot(struct session *s, bool final)
 	r = report__build(&in);
 	if (!r)
 		log_error("cannot build the report: %s", strerror(errno));
+	if (r && s->sys) {
+		report__sort_procs(r);
+		if (!(r->system = system__report(s->sys))) {
+			report__free(r);
+			r = NULL;
+		}
+	}
 	return r;
 }
 
@@ -151,6 +163,8 @@ static void child_at_exit(void *arg)
 		procs__refresh_map(info);
 	/* its memory is still there: the last GC cycles' pause times */
 	gostate__refresh(s->ev.go, s->ev.procs);
+	if (s->sys)
+		system__maintain(s->sys);
 }
 
 static int setup_signals(struct session *s)
@@ -190,6 +204,12 @@ static int load_bpf(struct session *s)
 		s->skel->rodata->ht_exp_table[i] =
 			(__u64)llround(-log1p(-(i + 0.5) / HT_EXP_TABLE) * (double)s->cfg->sample_bytes);
 	bpf_map__set_max_entries(s->skel->maps.ht_events, s->cfg->ring_mb << 20);
+	if (s->cfg->system) {
+		s->skel->rodata->ht_self_tgid = (__u32)getpid();
+	} else {
+		bpf_program__set_autoload(s->skel->progs.ht_proc_exec, false);
+		bpf_program__set_autoload(s->skel->progs.ht_proc_exit, false);
+	}
 	err = heaptap__load(s->skel);
 	if (err)
 		goto fail;
@@ -339,6 +359,33 @@ out:
 	return err;
 }
 
+/* heaptap -a: every allocator object on the machine, and processes as they come and go. */
+static int start_system(struct session *s)
+{
+	struct ht_system_opts o = { .comms = s->cfg->comms, .cgroup = s->cfg->cgroup,
+				    .rate = s->cfg->mode == HT_TRACE_RATE,
+				    .go_exact = s->cfg->go_exact, .max_procs = s->cfg->max_procs };
+	int err;
+
+	if (!(s->ev.go = gostate__new()))
+		return -ENOMEM;
+	/* the lifecycle first: a process that execs during discovery is not missed */
+	s->proc_links[0] = bpf_program__attach(s->skel->progs.ht_proc_exec);
+	s->proc_links[1] = bpf_program__attach(s->skel->progs.ht_proc_exit);
+	if (!s->proc_links[0] || !s->proc_links[1]) {
+		err = -errno;
+		log_error("cannot attach to the sched_process_exec/exit tracepoints: %s",
+			  strerror(-err));
+		return err;
+	}
+	err = system__start(&s->sys, s->skel, &s->ev, &o);
+	if (err)
+		return err;
+	s->ev.on_proc = system__on_proc;
+	s->ev.on_proc_ctx = s->sys;
+	return 0;
+}
+
 static void handle_signals(struct session *s)
 {
 	struct signalfd_siginfo si;
@@ -365,14 +412,16 @@ static void run_loop(struct session *s)
 	uint64_t stop_at = 0;
 
 	while (!s->target_gone) {
+		/* -a: exec records wake us (the new process's map is read while it lives) */
 		struct pollfd fds[2] = { { .fd = s->sigfd, .events = POLLIN },
-					 { .fd = s->pidfd, .events = POLLIN } };
+					 { .fd = s->sys ? ring_buffer__epoll_fd(s->rb) : s->pidfd,
+					   .events = POLLIN } };
 		uint64_t now;
 
-		poll(fds, s->pidfd >= 0 ? 2 : 1, s->busy ? 1 : s->cfg->drain_ms);
+		poll(fds, fds[1].fd >= 0 ? 2 : 1, s->busy ? 1 : s->cfg->drain_ms);
 		drain(s);
 		handle_signals(s);
-		if (!s->launched && s->pidfd >= 0 && (fds[1].revents & POLLIN))
+		if (!s->launched && !s->sys && s->pidfd >= 0 && (fds[1].revents & POLLIN))
 			s->target_gone = true;
 		now = now_ns();
 		if (deadline && now >= deadline)
@@ -429,7 +478,7 @@ int session__run(const struct ht_config *cfg)
 		goto out;
 	}
 	s.pid = cfg->pid;
-	err = cfg->cmd ? launch_command(&s) : attach_running(&s);
+	err = cfg->system ? start_system(&s) : cfg->cmd ? launch_command(&s) : attach_running(&s);
 	if (err) {
 		launch__abort(&s.child);
 		goto out;
@@ -444,6 +493,8 @@ int session__run(const struct ht_config *cfg)
 		s.nprobes = (s.probes ? probes__count(s.probes, &s.slow_probes) : 0) +
 			    goprobes__count(s.goprobes, &go_slow);
 		s.slow_probes += go_slow;
+		if (s.sys)
+			s.nprobes = system__probes(s.sys, &s.slow_probes);
 	}
 	s.ev.probes = s.probes;
 	if (s.goprobes) {
@@ -456,7 +507,12 @@ int session__run(const struct ht_config *cfg)
 				       : "Go's own allocation sampler",
 			 gl->note[0] ? "; " : "", gl->note);
 	}
-	log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes, s.slow_probes);
+	if (s.sys)
+		log_info("tracing system-wide: %zu probes (%zu single-stepped)", s.nprobes,
+			 s.slow_probes);
+	else
+		log_info("tracing pid %d: %zu probes (%zu single-stepped)", s.pid, s.nprobes,
+			 s.slow_probes);
 	s.origin_ns = s.last_roll_ns = now_ns();
 	/* block ages (--min-age) and report times share this origin */
 	heap__set_origin(s.ev.heap, s.origin_ns);
@@ -474,6 +530,11 @@ int session__run(const struct ht_config *cfg)
 	s.ev.probes = NULL;
 	goprobes__free(s.goprobes);
 	s.goprobes = NULL;
+	system__detach(s.sys);
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(s.proc_links[i]);
+		s.proc_links[i] = NULL;
+	}
 	drain(&s);
 	if (s.launched && !s.child.exited)
 		launch__poll(&s.child, child_at_exit, &s);
@@ -494,6 +555,9 @@ out:
 	outputs__discard(&s.out);
 	probes__free(s.probes);
 	goprobes__free(s.goprobes);
+	for (int i = 0; i < 2; i++)
+		bpf_link__destroy(s.proc_links[i]);
+	system__free(s.sys);
 	gostate__free(s.ev.go);
 	ring_buffer__free(s.rb);
 	heaptap__destroy(s.skel);

@@ -152,11 +152,40 @@ static void process(struct json_writer *w, const struct ht_rproc *p)
 	for (uint32_t i = 0; i < p->nsites; i++)
 		site(w, &p->sites[i]);
 	jw_arr_end(w);
+	jw_key(w, "allocator"), jw_str(w, p->allocator);
 	jw_key(w, "go");
 	if (p->go)
 		go(w, p->go);
 	else
 		jw_null(w);
+	jw_obj_end(w);
+}
+
+static void system_section(struct json_writer *w, const struct ht_rsystem *sys)
+{
+	jw_obj_begin(w);
+	jw_key(w, "objects");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < sys->nobjects; i++) {
+		jw_obj_begin(w);
+		jw_key(w, "path"), jw_str(w, sys->objects[i].path);
+		jw_key(w, "kind"), jw_str(w, sys->objects[i].kind);
+		jw_key(w, "functions"), jw_u64(w, sys->objects[i].functions);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	jw_key(w, "pid_scoped"), jw_bool(w, sys->filtered);
+	jw_key(w, "attach_ms"), jw_double(w, sys->attach_ms);
+	jw_key(w, "procs_seen"), jw_u64(w, sys->procs_seen);
+	jw_key(w, "procs_exited"), jw_u64(w, sys->procs_exited);
+	jw_key(w, "procs_evicted"), jw_u64(w, sys->procs_evicted);
+	jw_key(w, "late_attaches"), jw_u64(w, sys->late_attaches);
+	jw_key(w, "exec_events"), jw_u64(w, sys->exec_events);
+	jw_key(w, "comm_unmatched");
+	jw_arr_begin(w);
+	for (uint32_t i = 0; i < sys->ncomm_unmatched; i++)
+		jw_str(w, sys->comm_unmatched[i]);
+	jw_arr_end(w);
 	jw_obj_end(w);
 }
 
@@ -182,6 +211,11 @@ int report__write_json(const struct ht_report *r, FILE *f)
 	jw_key(&w, "slow_probes"), jw_u64(&w, r->slow_probes);
 	jw_key(&w, "collector_bytes"), jw_u64(&w, r->collector_bytes);
 	jw_key(&w, "live_blocks_tracked"), jw_u64(&w, r->live_blocks_tracked);
+	jw_key(&w, "system");
+	if (r->system)
+		system_section(&w, r->system);
+	else
+		jw_null(&w);
 	jw_key(&w, "loss");
 	jw_obj_begin(&w);
 	jw_key(&w, "ringbuf_drops"), jw_u64(&w, b[HT_CNT_RINGBUF_DROPS]);

@@ -151,6 +151,33 @@ static void write_proc(FILE *f, const struct ht_report *r, const struct ht_rproc
 		fprintf(f, "\n  ... %u more call stacks (--top 0 shows all)\n", p->nsites - n);
 }
 
+/* System-wide: processes detailed (sites) after the table, the largest live heaps first. */
+#define SYSTEM_DETAILED 5
+
+static void write_system(FILE *f, const struct ht_report *r)
+{
+	const struct ht_rsystem *sys = r->system;
+	char a[32], b[32], c[32];
+
+	fprintf(f, "system-wide: %u allocator objects attached%s; processes seen %" PRIu64
+		   ", exited %" PRIu64 ", evicted from the table %" PRIu64 ", attached after their "
+		   "exec %" PRIu64 "\n",
+		sys->nobjects, sys->filtered ? " (pid-scoped: selected processes only)" : "",
+		sys->procs_seen, sys->procs_exited, sys->procs_evicted, sys->late_attaches);
+	for (uint32_t i = 0; i < sys->ncomm_unmatched; i++)
+		fprintf(f, "no process named %s seen (still watching)\n", sys->comm_unmatched[i]);
+	fprintf(f, "\n  %7s  %-16s %-10s %12s %12s %10s %12s\n", "PID", "COMMAND", "ALLOCATOR",
+		"LIVE", "ALLOC/s", "ALLOCS/s", "PEAK");
+	for (uint32_t i = 0; i < r->nprocs; i++) {
+		const struct ht_rproc *p = &r->procs[i];
+
+		fprintf(f, "  %7d  %-16s %-10s %12s %10s/s %10.0f %12s%s\n", p->pid, p->comm,
+			p->allocator[0] ? p->allocator : "-", human_bytes(p->c.live_bytes, a, sizeof(a)),
+			human_bytes(p->rate_bytes, b, sizeof(b)), p->rate_count,
+			human_bytes(p->peak_bytes, c, sizeof(c)), p->exited ? "  (exited)" : "");
+	}
+}
+
 void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
 {
 	const uint64_t *b = r->loss.bpf;
@@ -168,8 +195,13 @@ void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
 	if (r->mode && (!strcmp(r->mode, "rate") || !strcmp(r->mode, "floor-rate")))
 		fputs("rate mode: allocations only (no frees traced): live and peak figures are not "
 		      "available\n", f);
-	for (uint32_t i = 0; i < r->nprocs; i++)
+	if (r->system)
+		write_system(f, r);
+	for (uint32_t i = 0; i < r->nprocs && (!r->system || i < SYSTEM_DETAILED); i++)
 		write_proc(f, r, &r->procs[i], top);
+	if (r->system && r->nprocs > SYSTEM_DETAILED)
+		fprintf(f, "\n... %u more processes in the table above (--json has every one)\n",
+			r->nprocs - SYSTEM_DETAILED);
 	if (!r->nprocs)
 		fputs("\nno allocations seen\n", f);
 	fprintf(f, "\nloss: ring buffer drops %" PRIu64 ", thread state full %" PRIu64
