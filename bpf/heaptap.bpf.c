@@ -863,3 +863,13 @@ int BPF_PROG(ht_proc_exit, struct task_struct *p, bool group_dead)
 	emit_proc(HT_PROC_EXIT, p, false);
 	return 0;
 }
+
+/* dlopen() returned: the process may have mapped an allocator library (jemalloc...). */
+SEC("uretprobe")
+int BPF_KRETPROBE(ht_dlopen_return)
+{
+	if (skip() || !PT_REGS_RC(ctx))
+		return 0;
+	emit_proc(HT_PROC_DLOPEN, bpf_get_current_task_btf(), true);
+	return 0;
+}

@@ -28,7 +28,7 @@ enum ht_rec_type {
 };
 
 /* ht_proc_rec.event */
-enum ht_proc_event { HT_PROC_EXEC = 1, HT_PROC_EXIT = 2 };
+enum ht_proc_event { HT_PROC_EXEC = 1, HT_PROC_EXIT = 2, HT_PROC_DLOPEN = 3 };
 
 /*
  * What was called.  The low 8 bits of a probe's BPF cookie; the higher bits hold

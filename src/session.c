@@ -209,6 +209,7 @@ static int load_bpf(struct session *s)
 	} else {
 		bpf_program__set_autoload(s->skel->progs.ht_proc_exec, false);
 		bpf_program__set_autoload(s->skel->progs.ht_proc_exit, false);
+		bpf_program__set_autoload(s->skel->progs.ht_dlopen_return, false);
 	}
 	err = heaptap__load(s->skel);
 	if (err)

@@ -33,6 +33,7 @@ struct object {
 	bool is_go, has_alloc;  /* a Go executable; defines allocator functions */
 	struct ht_probes *probes;   /* global attach (no filter) */
 	struct ht_goprobes *go;     /* global attach of a Go executable */
+	struct bpf_link *dlopen;    /* libc: a return probe on dlopen (new objects) */
 	size_t nprobes, slow;
 };
 
@@ -56,8 +57,9 @@ struct ht_system {
 	bool *comm_seen;
 	uint64_t procs_seen, procs_exited, procs_evicted, late_attaches, exec_events;
 	uint64_t exit_seq;
-	char cgroup_rel[4096];       /* --cgroup as /proc/PID/cgroup shows it */
+	char cgroup_dir[4096];       /* --cgroup */
 	double attach_ms;
+	bool started;                /* discovery done */
 	bool detached;
 };
 
@@ -189,8 +191,18 @@ static struct object *add_object(struct ht_system *s, const struct ht_module *m,
 		elf_syms__close(e);
 	}
 	classify_kind(o, exe);
-	if (o->has_alloc && !s->filtered)
-		log_debug("system: %s: %zu probes in %.1f ms", o->path, o->nprobes, ms_since(&t0));
+	/* A library dlopen'ed later (an allocator among them) is found when dlopen returns. */
+	if (!s->filtered && !strcmp(o->kind, "glibc")) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = true, .func_name = "dlopen");
+
+		o->dlopen = bpf_program__attach_uprobe_opts(s->skel->progs.ht_dlopen_return, -1,
+							    one.open_path, 0, &uo);
+		if (!o->dlopen)
+			log_debug("system: no dlopen probe in %s: %s", o->path, strerror(errno));
+	}
+	if (o->nprobes && s->started) /* brought by an exec or a dlopen */
+		log_info("system: attached %s (%s): %zu probes in %.1f ms", o->path, o->kind,
+			 o->nprobes, ms_since(&t0));
 	return o;
 }
 
@@ -225,32 +237,37 @@ static bool comm_selected(struct ht_system *s, const char *comm)
 	return false;
 }
 
+/* True if pid is listed in cgroup.procs of dir or of a cgroup below it (cgroup v1 or v2
+ * alike: no parsing of /proc/PID/cgroup and its per-hierarchy formats). */
+static bool in_cgroup_tree(const char *dir, pid_t pid, int depth)
+{
+	char path[4200];
+	bool in = false;
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	long v;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if ((f = fopen(path, "re"))) {
+		while (!in && fscanf(f, "%ld", &v) == 1)
+			in = v == pid;
+		fclose(f);
+	}
+	if (in || depth >= 16 || !(d = opendir(dir)))
+		return in;
+	while (!in && (de = readdir(d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			in = in_cgroup_tree(path, pid, depth + 1);
+		}
+	closedir(d);
+	return in;
+}
+
 static bool cgroup_selected(struct ht_system *s, pid_t pid)
 {
-	char path[64], line[4200];
-	bool in = false;
-	FILE *f;
-
-	if (!s->o.cgroup)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	if (!(f = fopen(path, "re")))
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		char *rel = strstr(line, "::"); /* cgroup v2: "0::/system.slice/x.service" */
-		size_t n;
-
-		if (!rel)
-			continue;
-		rel += 2;
-		rel[strcspn(rel, "\n")] = 0;
-		n = strlen(s->cgroup_rel);
-		/* the cgroup itself or one below it */
-		if (!strncmp(rel, s->cgroup_rel, n) && (rel[n] == 0 || rel[n] == '/' || n == 1))
-			in = true;
-	}
-	fclose(f);
-	return in;
+	return !s->o.cgroup || in_cgroup_tree(s->cgroup_dir, pid, 0);
 }
 
 /*
@@ -379,22 +396,22 @@ static void visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 	label_process(s, info);
 }
 
-static int read_cgroup_rel(struct ht_system *s)
+static int check_cgroup(struct ht_system *s)
 {
+	char probe[4200];
 	struct stat st;
-	const char *root = "/sys/fs/cgroup";
-	char real[4096];
 
-	if (stat(s->o.cgroup, &st) || !S_ISDIR(st.st_mode) || !realpath(s->o.cgroup, real)) {
+	snprintf(probe, sizeof(probe), "%s/cgroup.procs", s->o.cgroup);
+	if (stat(s->o.cgroup, &st) || !S_ISDIR(st.st_mode)) {
 		log_error("--cgroup %s: no such cgroup directory", s->o.cgroup);
 		return -ENOENT;
 	}
-	if (strncmp(real, root, strlen(root))) {
-		log_error("--cgroup %s: not under %s (cgroup v2)", s->o.cgroup, root);
+	if (access(probe, R_OK)) {
+		log_error("--cgroup %s: not a cgroup directory (no readable cgroup.procs)",
+			  s->o.cgroup);
 		return -EINVAL;
 	}
-	snprintf(s->cgroup_rel, sizeof(s->cgroup_rel), "%s",
-		 real[strlen(root)] ? real + strlen(root) : "/");
+	snprintf(s->cgroup_dir, sizeof(s->cgroup_dir), "%s", s->o.cgroup);
 	return 0;
 }
 
@@ -421,7 +438,7 @@ int system__start(struct ht_system **out, struct heaptap *skel, struct ht_events
 		free(s);
 		return -ENOMEM;
 	}
-	if (o->cgroup && read_cgroup_rel(s)) {
+	if (o->cgroup && check_cgroup(s)) {
 		system__free(s);
 		return -ENOENT;
 	}
@@ -445,6 +462,7 @@ int system__start(struct ht_system **out, struct heaptap *skel, struct ht_events
 	}
 	closedir(d);
 	s->attach_ms = ms_since(&t0);
+	s->started = true;
 	nprobes = system__probes(s, &slow);
 	if (s->filtered)
 		log_info("system: %zu processes selected, %zu probe sites (pid-scoped: other "
@@ -474,7 +492,10 @@ void system__on_proc(void *ctx, const struct ht_proc_rec *r)
 	struct ht_system *s = ctx;
 	struct ht_proc_info *info = procs__find(s->ev->procs, (pid_t)r->hdr.tgid);
 
-	if (r->event == HT_PROC_EXEC) {
+	if (r->event == HT_PROC_DLOPEN) {
+		if (info && !info->exited && !procs__refresh_map(info))
+			visit_process(s, info->pid, false);
+	} else if (r->event == HT_PROC_EXEC) {
 		s->exec_events++;
 		if (info && info->exited) {
 			/* the pid was reused by a new process: the old one's record goes */
@@ -553,8 +574,10 @@ void system__detach(struct ht_system *s)
 	for (size_t i = 0; i < s->nobjs; i++) {
 		probes__free(s->objs[i].probes);
 		goprobes__free(s->objs[i].go);
+		bpf_link__destroy(s->objs[i].dlopen);
 		s->objs[i].probes = NULL;
 		s->objs[i].go = NULL;
+		s->objs[i].dlopen = NULL;
 	}
 	for (size_t i = 0; i < s->nscoped; i++) {
 		probes__free(s->scoped[i].probes);

@@ -405,3 +405,50 @@ def test_system_preloaded_jemalloc_process():
     s_leak = one_site(p, "leak_here", "malloc")
     assert (s_leak["alloc_count"], s_leak["live_count"], s_leak["live_bytes"]) == \
         (1000, 1000, 4096000), s_leak
+
+
+def make_cgroup():
+    """A fresh cgroup (v2 if mounted, else the v1 pids hierarchy); Skip if none is usable."""
+    for base in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        if os.path.exists(os.path.join(base, "cgroup.procs")):
+            path = os.path.join(base, f"heaptap-test-{os.getpid()}")
+            try:
+                os.mkdir(path)
+                return path
+            except OSError:
+                continue
+    raise Skip("no writable cgroup hierarchy")
+
+
+def test_system_cgroup_selects_only_its_processes():
+    cg = make_cgroup()
+    ts, s = {}, None
+    try:
+        ts["inside"] = Waiting("leak")
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(ts["inside"].pid))
+        ts["outside"] = Waiting("leak")
+        s = SystemWide("--cgroup", cg)
+        # a process that joins the cgroup and then execs is selected at its exec
+        ts["late"] = WaitingArgv(["sh", "-c", f"echo $$ > {cg}/cgroup.procs && exec "
+                                  f"{os.path.join(ROOT, 'build', 'targets', 'leak')}"])
+        s.wait_stderr(f"attached to process {ts['late'].pid} (leak)")
+        for t in ts.values():
+            t.go()
+        for t in ts.values():
+            t.wait_done()
+        r = s.stop()
+        finish_all(ts.values())
+    finally:
+        cleanup(ts.values(), s)
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+    assert r.rc == 0, r.stderr
+    assert sorted(p["pid"] for p in r.procs) == sorted([ts["inside"].pid, ts["late"].pid])
+    check_leak(r.proc(ts["inside"].pid))
+    check_leak(r.proc(ts["late"].pid))
+    assert r.report["system"]["pid_scoped"]
