@@ -684,15 +684,18 @@ int BPF_KPROBE(ht_rate_entry)
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u32);
+	__type(key, struct ht_go_key);
 	__type(value, struct ht_go_proc);
 } ht_go_procs SEC(".maps");
 
 static __always_inline const struct ht_go_proc *go_proc(void)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct inode *ino = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	struct ht_go_key k = { .ino = BPF_CORE_READ(ino, i_ino),
+			       .dev = BPF_CORE_READ(ino, i_sb, s_dev) };
 
-	return bpf_map_lookup_elem(&ht_go_procs, &tgid);
+	return bpf_map_lookup_elem(&ht_go_procs, &k);
 }
 
 /* The executable's load bias: the probe's address minus its ELF address (in the cookie). */

@@ -70,9 +70,18 @@ enum ht_fn {
 #define HT_COOKIE_GO_VADDR(cookie) ((cookie) >> 16)
 
 /*
- * What the Go programs need to know of one Go process (map `ht_go_procs`, key: tgid, written
- * by the collector at attach).  Addresses are ELF virtual addresses of the executable.
+ * What the Go programs need to know of one Go executable (map `ht_go_procs`, written by the
+ * collector when it attaches to the executable).  Keyed by the executable's device and
+ * inode, which BPF reads from the current task (mm->exe_file): every process running it,
+ * started before or after the attach, finds its settings without the collector's help.
+ * Addresses are ELF virtual addresses of the executable.
  */
+struct ht_go_key {
+	__u64 ino;
+	__u32 dev;  /* the kernel's encoding: major << 20 | minor */
+	__u32 pad;
+};
+
 #define HT_GO_READS 4
 #define HT_GO_NO_READ 0xffffffffu
 

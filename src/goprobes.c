@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -194,12 +195,14 @@ static int link_group(struct ht_goprobes *gp, struct bpf_program *prog, pid_t pi
 	return 0;
 }
 
-static int write_proc_config(struct heaptap *skel, pid_t pid, const struct ht_goprobes *gp)
+static int write_proc_config(struct heaptap *skel, const struct ht_goprobes *gp)
 {
 	const struct ht_go_layout *l = &gp->layout;
 	struct ht_go_proc c = { .rate_vaddr = l->mem_profile_rate,
 				.mallocgc_lo = gp->mallocgc_lo, .mallocgc_hi = gp->mallocgc_hi };
-	__u32 key = (__u32)pid;
+	/* the kernel's dev_t, as BPF reads it from the inode's superblock */
+	struct ht_go_key key = { .ino = gp->ino,
+				 .dev = (__u32)(major(gp->dev) << 20 | minor(gp->dev)) };
 
 	c.special_kind_off = l->special_kind_off == GOLAYOUT_UNKNOWN ? 0 : l->special_kind_off;
 	c.kind_profile = l->special_kind_off == GOLAYOUT_UNKNOWN ? HT_GO_NO_READ : l->kind_profile;
@@ -283,8 +286,7 @@ int goprobes__attach(struct heaptap *skel, pid_t pid, const char *path, const ch
 			gp->mallocgc_hi = mg + mgsize;
 		}
 	}
-	/* pid -1 (system-wide): each process gets its settings as it is found */
-	if (pid > 0 && (err = write_proc_config(skel, pid, gp))) {
+	if ((err = write_proc_config(skel, gp))) {
 		log_error("cannot configure the Go probes: %s", strerror(-err));
 		goto fail;
 	}
@@ -348,9 +350,4 @@ void goprobes__identity(const struct ht_goprobes *gp, uint64_t *dev, uint64_t *i
 {
 	*dev = gp->dev;
 	*ino = gp->ino;
-}
-
-int goprobes__configure_pid(const struct ht_goprobes *gp, struct heaptap *skel, pid_t pid)
-{
-	return write_proc_config(skel, pid, gp);
 }

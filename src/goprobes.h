@@ -49,10 +49,6 @@ int goprobes__site(const char *path, const struct ht_gobin *g, const char *name,
 int goprobes__attach(struct heaptap *skel, pid_t pid, const char *path, const char *open_path,
 		     bool exact, bool rate, struct ht_goprobes **out);
 
-/* The per-process settings the BPF side needs (map ht_go_procs), for a process running
- * this executable (system-wide sessions attach once with pid -1).  0 or -errno. */
-int goprobes__configure_pid(const struct ht_goprobes *gp, struct heaptap *skel, pid_t pid);
-
 /* Detaches and frees.  NULL-safe. */
 void goprobes__free(struct ht_goprobes *gp);
 

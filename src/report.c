@@ -12,6 +12,7 @@
 #include "report.h"
 #include "stacks.h"
 #include "symbolize.h"
+#include "u64map.h"
 
 #define MAX_INLINE 16
 
@@ -234,8 +235,61 @@ static double per_second(uint64_t v, double seconds)
 	return seconds > 0 ? v / seconds : 0;
 }
 
+/*
+ * Symbolizers of the last few distinct module maps.  Processes of one program often map
+ * the same objects at the same addresses (any non-PIE executable, every Go program): one
+ * symbolizer serves them all, and an object's DWARF (compressed, in Go) is read once per
+ * report instead of once per process.
+ */
+#define SYM_CACHE 8
+
+struct sym_cache {
+	uint64_t key[SYM_CACHE];
+	struct ht_symbolizer *sym[SYM_CACHE];
+	uint32_t used[SYM_CACHE]; /* last use (LRU) */
+	uint32_t clock;
+};
+
+static uint64_t map_key(const struct ht_modmap *map)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ map->n;
+
+	for (size_t i = 0; i < map->n; i++) {
+		const struct ht_module *m = &map->mods[i];
+
+		h = u64_hash(h ^ m->start) ^ u64_hash(m->end ^ m->inode) ^ (m->dev + m->bias);
+	}
+	return h | 1;
+}
+
+static struct ht_symbolizer *cached_symbolizer(struct sym_cache *c, const struct ht_modmap *map)
+{
+	uint64_t key = map_key(map);
+	uint32_t victim = 0;
+
+	for (uint32_t i = 0; i < SYM_CACHE; i++) {
+		if (c->key[i] == key && c->sym[i]) {
+			c->used[i] = ++c->clock;
+			return c->sym[i];
+		}
+		if (c->used[i] < c->used[victim])
+			victim = i;
+	}
+	symbolizer__free(c->sym[victim]);
+	c->sym[victim] = symbolizer__new(map);
+	c->key[victim] = c->sym[victim] ? key : 0;
+	c->used[victim] = ++c->clock;
+	return c->sym[victim];
+}
+
+static void sym_cache_clear(struct sym_cache *c)
+{
+	for (uint32_t i = 0; i < SYM_CACHE; i++)
+		symbolizer__free(c->sym[i]);
+}
+
 static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_rproc *rp,
-		      uint64_t *aged_bytes, uint64_t *aged_count)
+		      uint64_t *aged_bytes, uint64_t *aged_count, struct sym_cache *cache)
 {
 	const struct ht_heap_proc *hp = heap__proc(in->heap, idx);
 	struct ht_proc_info *info = procs__find(in->procs, hp->pid);
@@ -267,7 +321,7 @@ static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_
 		rp->exit_code = info->exit_code;
 		memcpy(rp->allocator, info->allocator, sizeof(rp->allocator));
 		if (info->map_read)
-			sym = symbolizer__new(&info->map);
+			sym = cached_symbolizer(cache, &info->map);
 	}
 
 	for (uint32_t i = 0; i < hp->nsites; i++)
@@ -277,10 +331,8 @@ static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_
 		heap__for_each_block(in->heap, idx, add_aged, &actx);
 
 	rp->sites = calloc(hp->nsites ? hp->nsites : 1, sizeof(*rp->sites));
-	if (!rp->sites) {
-		symbolizer__free(sym);
+	if (!rp->sites)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < hp->nsites && !err; i++) {
 		uint32_t id = hp->sites[i];
 		const struct ht_site *s = heap__site(in->heap, id);
@@ -305,7 +357,6 @@ static int build_proc(const struct ht_report_input *in, uint32_t idx, struct ht_
 		rp->aged_count += rs->aged_count;
 		err = symbolize_site(sym, &st, rs);
 	}
-	symbolizer__free(sym);
 	qsort(rp->sites, rp->nsites, sizeof(*rp->sites), cmp_sites);
 	if (!err && info)
 		err = collect_modules(rp, &info->map);
@@ -319,6 +370,7 @@ struct ht_report *report__build(const struct ht_report_input *in)
 	uint64_t *aged_bytes = calloc(nstacks ? nstacks : 1, sizeof(uint64_t));
 	uint64_t *aged_count = calloc(nstacks ? nstacks : 1, sizeof(uint64_t));
 	uint32_t np = heap__nprocs(in->heap);
+	struct sym_cache cache = { 0 };
 	int err = 0;
 
 	if (!r || !aged_bytes || !aged_count)
@@ -342,11 +394,12 @@ struct ht_report *report__build(const struct ht_report_input *in)
 	if (!r->procs)
 		goto nomem;
 	for (uint32_t i = 0; i < np && !err; i++) {
-		err = build_proc(in, i, &r->procs[r->nprocs++], aged_bytes, aged_count);
+		err = build_proc(in, i, &r->procs[r->nprocs++], aged_bytes, aged_count, &cache);
 		r->loss.unknown_frees += r->procs[i].unknown_frees;
 		r->loss.reused_live += r->procs[i].reused_live;
 		r->loss.model_full += r->procs[i].model_full;
 	}
+	sym_cache_clear(&cache);
 	free(aged_bytes);
 	free(aged_count);
 	if (err) {

@@ -374,9 +374,9 @@ static void visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 			o = add_object(s, m, exe);
 			new_object |= o && o->has_alloc;
 		}
-		/* A Go program's probes need its per-process settings (map ht_go_procs). */
+		/* A Go process's GC timeline and sampling rate (its probes' settings are the
+		 * executable's, found by BPF through the task's exe inode). */
 		if (o && o->is_go && o->go && exe) {
-			goprobes__configure_pid(o->go, s->skel, pid);
 			if (s->ev->go && !gostate__find(s->ev->go, pid)) {
 				uint64_t dev, ino;
 
@@ -502,6 +502,10 @@ void system__on_proc(void *ctx, const struct ht_proc_rec *r)
 			heap__drop_proc(s->ev->heap, info->pid);
 			procs__drop(s->ev->procs, info->pid);
 			s->procs_evicted++;
+		} else if (info) {
+			/* The old program's blocks died with its image (a forked shell or
+			 * interpreter between fork and exec): the figures start again. */
+			heap__drop_proc(s->ev->heap, info->pid);
 		}
 		/* read the new program's map now, while it most likely lives (the record
 		 * woke us up) */

@@ -452,3 +452,35 @@ def test_system_cgroup_selects_only_its_processes():
     check_leak(r.proc(ts["inside"].pid))
     check_leak(r.proc(ts["late"].pid))
     assert r.report["system"]["pid_scoped"]
+
+
+def test_system_go_programs_before_and_after_start():
+    # A Go executable carries its own allocator: attached at discovery (running before the
+    # session) or at its exec (after), with its per-process settings (MemProfileRate).
+    r = subprocess.run(["make", "-s", "go-targets-1.19"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    exe = os.path.join(ROOT, "build", "targets", "go", "1.19", "gotarget")
+    env = {"HT_MEMRATE": "1"}
+    ts, s = {}, None
+    try:
+        ts["before"] = WaitingArgv([exe, "sampled"], env=env)
+        s = SystemWide()
+        ts["after"] = WaitingArgv([exe, "sampled"], env=env)
+        s.wait_stderr(f"attached {exe}", timeout=10)  # a new object, at its exec
+        for t in ts.values():
+            t.go()
+        for t in ts.values():
+            t.wait_done()
+        r = s.stop()
+        finish_all(ts.values())
+    finally:
+        cleanup(ts.values(), s)
+    assert r.rc == 0, r.stderr
+    for name, t in ts.items():
+        p = r.proc(t.pid)
+        assert p["allocator"] == "go" and p["go"] and p["go"]["mem_profile_rate"] == 1, \
+            (name, p["allocator"], p["go"])
+        hot = [s_ for s_ in p["sites"] if "main.hotAlloc" in frames_of(s_)]
+        assert sum(x["alloc_count"] for x in hot) == 20000, (name, hot)
+        assert sum(x["live_count"] for x in hot) == 20000, name
