@@ -72,13 +72,9 @@ static struct object *find_obj(struct ht_system *s, uint64_t dev, uint64_t ino)
 {
 	uint64_t *v = u64map__get(&s->obj_index, obj_key(dev, ino));
 
-	for (; v; v = NULL) {
-		struct object *o = &s->objs[*v - 1];
-
-		if (o->dev == dev && o->ino == ino)
-			return o;
-	}
-	/* a hash collision: search (rare) */
+	if (v && s->objs[*v - 1].dev == dev && s->objs[*v - 1].ino == ino)
+		return &s->objs[*v - 1];
+	/* not seen, or two objects under one 64-bit key (the index names the later one) */
 	for (size_t i = 0; i < s->nobjs; i++)
 		if (s->objs[i].dev == dev && s->objs[i].ino == ino)
 			return &s->objs[i];

@@ -271,7 +271,7 @@ def test_system_comm_matching_nothing():
     finally:
         if s is not None:
             s.kill()
-    assert r.rc == 0, r.stderr
+    assert r.rc == 0, f"rc {r.rc}: {r.stderr} {r.stdout[-500:]}"
     assert r.procs == []
     assert r.report["system"]["comm_unmatched"] == ["nosuchprog"]
     assert "no process named nosuchprog seen (still watching)" in r.stdout
