@@ -212,10 +212,96 @@ static int open_mapped(const char *open_path, const char *path, bool deleted, ui
 	return fd;
 }
 
+/*
+ * What earlier reads learnt of each file (segments, build-id), for the whole run: a
+ * system-wide session reads the maps of every process that starts, mostly of the same
+ * few dozen objects, and opening and parsing each ELF again dominated its CPU.  An entry
+ * is used only while the file's size and mtime are unchanged.  Bounded: cleared when full.
+ */
+#define FILE_CACHE_MAX 4096
+
+struct cached_file {
+	struct file_info fi; /* segs owned by the cache */
+	int64_t mtime_ns, size;
+};
+
+static struct {
+	struct cached_file *e;
+	size_t n;
+} file_cache;
+
+static void file_cache_clear(void)
+{
+	for (size_t i = 0; i < file_cache.n; i++)
+		free(file_cache.e[i].fi.segs);
+	free(file_cache.e);
+	file_cache.e = NULL;
+	file_cache.n = 0;
+}
+
+static bool stat_either(const char *open_path, const char *path, uint64_t dev, uint64_t inode,
+			struct stat *st)
+{
+	return (!stat(open_path, st) || !stat(path, st)) && (uint64_t)st->st_dev == dev &&
+	       (uint64_t)st->st_ino == inode;
+}
+
+/* A copy of the cached facts into fi (which the read owns), or false. */
+static bool file_cache_get(const struct stat *st, struct file_info *fi)
+{
+	for (size_t i = 0; i < file_cache.n; i++) {
+		const struct cached_file *c = &file_cache.e[i];
+
+		if (c->fi.dev != fi->dev || c->fi.inode != fi->inode)
+			continue;
+		if (c->size != st->st_size ||
+		    c->mtime_ns != st->st_mtim.tv_sec * 1000000000ll + st->st_mtim.tv_nsec)
+			return false;
+		*fi = c->fi;
+		fi->segs = NULL;
+		if (c->fi.nsegs && !(fi->segs = malloc(c->fi.nsegs * sizeof(*fi->segs)))) {
+			fi->nsegs = 0;
+			fi->is_elf = false;
+			return false;
+		}
+		if (c->fi.nsegs)
+			memcpy(fi->segs, c->fi.segs, c->fi.nsegs * sizeof(*fi->segs));
+		return true;
+	}
+	return false;
+}
+
+static void file_cache_put(const struct stat *st, const struct file_info *fi)
+{
+	struct cached_file *c;
+
+	if (file_cache.n == FILE_CACHE_MAX)
+		file_cache_clear();
+	if (!(file_cache.n % 64)) {
+		void *np = realloc(file_cache.e, (file_cache.n + 64) * sizeof(*file_cache.e));
+
+		if (!np)
+			return;
+		file_cache.e = np;
+	}
+	c = &file_cache.e[file_cache.n];
+	c->fi = *fi;
+	c->fi.segs = NULL;
+	if (fi->nsegs && !(c->fi.segs = malloc(fi->nsegs * sizeof(*fi->segs))))
+		return;
+	if (fi->nsegs)
+		memcpy(c->fi.segs, fi->segs, fi->nsegs * sizeof(*fi->segs));
+	c->size = st->st_size;
+	c->mtime_ns = st->st_mtim.tv_sec * 1000000000ll + st->st_mtim.tv_nsec;
+	file_cache.n++;
+}
+
 static struct file_info *get_file_info(struct read_ctx *ctx, uint64_t dev, uint64_t inode,
 				       const char *open_path, const char *path, bool deleted,
 				       int *err)
 {
+	struct stat st;
+	bool cacheable;
 	struct file_info *fi, *files;
 	size_t i;
 	int fd;
@@ -234,11 +320,16 @@ static struct file_info *get_file_info(struct read_ctx *ctx, uint64_t dev, uint6
 	memset(fi, 0, sizeof(*fi));
 	fi->dev = dev;
 	fi->inode = inode;
+	cacheable = !deleted && stat_either(open_path, path, dev, inode, &st);
+	if (cacheable && file_cache_get(&st, fi))
+		return fi;
 	/* An unreadable file stays is_elf = false: we could not compute its bias anyway. */
 	fd = open_mapped(open_path, path, deleted, dev, inode);
 	if (fd >= 0) {
 		*err = load_file_info(ctx, fd, fi);
 		close(fd);
+		if (!*err && cacheable)
+			file_cache_put(&st, fi);
 	}
 	return fi;
 }
