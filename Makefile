@@ -44,7 +44,8 @@ $(BUILD)/src/%.o: src/%.c | $(BUILD)/src
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Only the collector pieces that drive the skeleton need it generated first.
-$(BUILD)/src/session.o $(BUILD)/src/probes.o: $(SKEL)
+$(BUILD)/src/session.o $(BUILD)/src/probes.o $(BUILD)/src/goprobes.o \
+	$(BUILD)/src/system.o: $(SKEL)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/heaptap.h vmlinux/vmlinux.h | $(BUILD)/bpf
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ivmlinux -Ibpf \
