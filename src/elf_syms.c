@@ -664,6 +664,7 @@ int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs
 	const struct fsym *s;
 	uint64_t lowest, off, len, avail;
 	int n, i, pick = -1, err;
+	uint8_t *code;
 
 	if (!e || !name || !out)
 		return -EINVAL;
@@ -691,11 +692,23 @@ int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs
 	err = ensure_capstone(e);
 	if (err)
 		return err;
-	n = decode_function(e, e->image + off, len, s->addr, nargs, pro, &lowest);
-	if (n < 0)
-		return n;
-	if (n == 0)
-		return -EINVAL;
+	/*
+	 * The code is read with pread(), not from the mapped image: a uprobe attached to this
+	 * file for every process (heaptap -a, or another tracer) is also written into our own
+	 * private mapping of it, and we would decode its int3 instead of the instruction.
+	 */
+	code = malloc(len ? len : 1);
+	if (!code)
+		return -ENOMEM;
+	if (pread(e->fd, code, len, (off_t)off) != (ssize_t)len) {
+		free(code);
+		return -EIO;
+	}
+	n = decode_function(e, code, len, s->addr, nargs, pro, &lowest);
+	if (n <= 0) {
+		free(code);
+		return n < 0 ? n : -EINVAL;
+	}
 
 	for (i = 0; i < n; i++) {
 		if (pro[i].emulated && pro[i].addr < lowest) {
@@ -707,8 +720,10 @@ int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs
 	}
 	if (pick < 0) {
 		pick = 0;
-		if (kernel_refuses(e->image + off, pro[0].size))
+		if (kernel_refuses(code, pro[0].size)) {
+			free(code);
 			return -EINVAL;
+		}
 	}
 
 	memset(out, 0, sizeof(*out));
@@ -718,7 +733,7 @@ int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs
 	out->file_offset = off + out->insn_offset;
 	out->emulated = pro[pick].emulated;
 	{
-		const uint8_t *b = e->image + out->file_offset;
+		const uint8_t *b = code + out->insn_offset;
 		static const uint8_t endbr64[] = { 0xf3, 0x0f, 0x1e, 0xfa };
 
 		/* Mirrors is_uprobe_at_func_entry(): the kernel's user stack walk adds the
@@ -728,5 +743,6 @@ int elf_syms__probe_site_args(struct ht_elf_syms *e, const char *name, int nargs
 			(pro[pick].size == sizeof(endbr64) && !memcmp(b, endbr64, sizeof(endbr64)));
 	}
 	memcpy(out->insn, pro[pick].text, sizeof(out->insn));
+	free(code);
 	return 0;
 }
