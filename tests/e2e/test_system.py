@@ -484,3 +484,26 @@ def test_system_go_programs_before_and_after_start():
         hot = [s_ for s_ in p["sites"] if "main.hotAlloc" in frames_of(s_)]
         assert sum(x["alloc_count"] for x in hot) == 20000, (name, hot)
         assert sum(x["live_count"] for x in hot) == 20000, name
+
+
+def test_second_session_during_system_wide_chooses_the_same_sites():
+    # The system-wide probes are written into every mapping of libc, heaptap's own too:
+    # a second session must still decode the file's instructions, not the breakpoints.
+    alone = subprocess.run([os.path.join(ROOT, "build", "heaptap"), "-v", "-q", "--",
+                            target("leak")], capture_output=True, text=True, timeout=120)
+    s = None
+    try:
+        s = SystemWide()
+        during = subprocess.run([os.path.join(ROOT, "build", "heaptap"), "-v", "-q", "--",
+                                 target("leak")], capture_output=True, text=True, timeout=120)
+        s.stop()
+    finally:
+        if s is not None:
+            s.kill()
+
+    def sites(r):
+        assert r.returncode == 0, r.stderr
+        return [line for line in r.stderr.splitlines() if line.startswith("heaptap: probe ")]
+
+    assert sites(alone) and sites(during) == sites(alone), (sites(alone), sites(during))
+    assert not [line for line in sites(during) if "int3" in line]
