@@ -544,7 +544,8 @@ void system__maintain(struct ht_system *s)
 		struct ht_proc_info *p = procs__at(s->ev->procs, i);
 
 		/* right after an exec only the executable was mapped: label again later */
-		if ((!p->allocator[0] || !strcmp(p->allocator, "none")) && p->map_read)
+		if ((!p->allocator[0] || (!strcmp(p->allocator, "none") && !p->exited)) &&
+		    p->map_read)
 			label_process(s, p);
 	}
 	evict(s);
