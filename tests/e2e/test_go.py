@@ -109,12 +109,15 @@ def check_sampled_equals_profile(ver, name="gotarget", tolerance=0.0):
                                  env={"HT_MEMRATE": "1"} if tolerance == 0 else None)
     mine = heaptap_by_leaf(r.proc())
     theirs = profile_by_leaf(profile)
-    for fn in ("main.hotAlloc", "main.tempAlloc", "main.growSlice"):
-        assert fn in theirs, f"{fn} not in the target's profile: {theirs}"
-        assert fn in mine, f"{fn} not in heaptap's report: {mine}"
+    fns = ("main.hotAlloc", "main.tempAlloc", "main.growSlice")
+    # At 512 KiB a site of 1.3 MB has no sample in ~9% of runs: then neither may show it.
+    assert any(fn in theirs for fn in fns), f"no workload site in the profile: {theirs}"
+    for fn in fns:
+        if not tolerance:
+            assert fn in theirs and fn in mine, (fn, theirs, mine)
         for k, what in enumerate(("alloc_objects", "alloc_space", "inuse_objects",
                                   "inuse_space")):
-            a, b = mine[fn][k], theirs[fn][k]
+            a, b = mine.get(fn, [0] * 4)[k], theirs.get(fn, [0] * 4)[k]
             # Scaled: pprof truncates count*scale per (stack, size) bucket; heaptap rounds
             # each sample's weight up or down at random (unbiased): up to one object per
             # sample apart (a site here has at most ~10 samples), bytes agree closely.
