@@ -54,6 +54,7 @@ struct session {
 	struct ht_outputs out;
 	size_t nprobes, slow_probes; /* kept for reports after the probes are detached */
 	uint64_t origin_ns, last_roll_ns;
+	uint64_t last_go_refresh_ns; /* Go processes' memory read at most every 100 ms */
 	uint64_t start_unix_ns;
 	bool stop;
 	bool busy; /* the last drain found the ring filling fast */
@@ -78,7 +79,12 @@ static void drain(struct session *s)
 	s->busy = ring && ring__avail_data_size(ring) > ring__size(ring) / 8;
 	if (s->rb)
 		ring_buffer__consume(s->rb);
-	gostate__refresh(s->ev.go, s->ev.procs);
+	/* Pause times wait in the runtime's last 256 cycles: reading them 10 times a second
+	 * is plenty, and costs two syscalls per Go process (many under -a). */
+	if (s->ev.go && now_ns() - s->last_go_refresh_ns >= 100000000ull) {
+		gostate__refresh(s->ev.go, s->ev.procs);
+		s->last_go_refresh_ns = now_ns();
+	}
 	if (s->sys)
 		system__maintain(s->sys);
 }
@@ -549,6 +555,7 @@ int session__run(const struct ht_config *cfg)
 		log_info("process %d exited", s.pid);
 	if (s.ev.unwind)
 		unwinder__log_stats(s.ev.unwind);
+	gostate__refresh(s.ev.go, s.ev.procs); /* the last cycles of processes still alive */
 	code = final_outputs(&s) ? 1 : 0;
 	if (s.launched && s.child.exited && !code)
 		code = s.child.exit_code;
