@@ -200,6 +200,22 @@ static __always_inline bool sample(struct ht_thread *t, __u64 size)
 	return true;
 }
 
+/* Entry-only probes (rate mode, Go): whether this allocation is traced under --sample;
+ * *t is then the thread's state (NULL without sampling).  A thread whose state cannot be
+ * created is not traced, and counted. */
+static __always_inline bool entry_sampled(__u64 size, struct ht_thread **t)
+{
+	*t = NULL;
+	if (!ht_sample_bytes)
+		return true;
+	*t = thread_state(true);
+	if (!*t) {
+		count(HT_CNT_STATE_FULL);
+		return false;
+	}
+	return sample(*t, size);
+}
+
 /* Bytes requested and the pointer argument, by function (registers at the probe site). */
 static __always_inline void call_args(struct pt_regs *ctx, __u32 fn, __u64 *size, __u64 *ptr)
 {
@@ -656,15 +672,8 @@ int BPF_KPROBE(ht_rate_entry)
 	if (skip())
 		return 0;
 	call_args(ctx, fn, &size, &ptr);
-	if (ht_sample_bytes) {
-		t = thread_state(true);
-		if (!t) {
-			count(HT_CNT_STATE_FULL);
-			return 0;
-		}
-		if (!sample(t, size))
-			return 0;
-	}
+	if (!entry_sampled(size, &t))
+		return 0;
 	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
 		caller = 0;
 	/* A stack copy keeps its mapping's bounds in the thread's state. */
@@ -734,15 +743,8 @@ int BPF_KPROBE(ht_go_alloc)
 		/* mallocgc dispatching to a size-class function: counted at mallocgc */
 		if (gp && caller - bias >= gp->mallocgc_lo && caller - bias < gp->mallocgc_hi)
 			return 0;
-		if (ht_sample_bytes) {
-			t = thread_state(true);
-			if (!t) {
-				count(HT_CNT_STATE_FULL);
-				return 0;
-			}
-			if (!sample(t, size))
-				return 0;
-		}
+		if (!entry_sampled(size, &t))
+			return 0;
 	}
 	emit_alloc(ctx, t, fn, addr, size, rate, caller, PT_REGS_FP(ctx), true, true);
 	return 0;
