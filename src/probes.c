@@ -16,6 +16,7 @@
 #include "elf_syms.h"
 #include "goprobes.h"
 #include "log.h"
+#include "modmap.h"
 #include "probes.h"
 
 struct sym_def {
@@ -275,6 +276,26 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 	}
 	*out = p;
 	return 0;
+}
+
+size_t probes__lookup_order(const struct ht_modmap *map, const char *exe,
+			    struct ht_object *out)
+{
+	size_t n = 0;
+
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < map->n; i++) {
+			const struct ht_module *m = &map->mods[i];
+			const char *base = strrchr(m->path, '/');
+			bool is_exe = exe && !strcmp(m->path, exe);
+			bool libc = !strncmp(base ? base + 1 : m->path, "libc.so", 7);
+
+			if ((pass == 0 && is_exe) || (pass == 1 && !is_exe && !libc) ||
+			    (pass == 2 && libc))
+				out[n++] = (struct ht_object){ m->path, m->open_path };
+		}
+	}
+	return n;
 }
 
 void probes__free(struct ht_probes *p)

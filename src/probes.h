@@ -36,6 +36,14 @@ int probes__attach(struct heaptap *skel, pid_t pid, const struct ht_object *obje
 bool probes__inside_allocator(const struct ht_probes *p, uint64_t dev, uint64_t ino,
 			      uint64_t vaddr);
 
+/* A running process's mapped objects (map, its executable exe or NULL) in the order the
+ * dynamic linker looks symbols up — executable, then the rest, libc last (a preloaded
+ * allocator interposes on libc; /proc/PID/maps has no lookup order) — into out[] (room for
+ * map->n).  Returns how many. */
+struct ht_modmap;
+size_t probes__lookup_order(const struct ht_modmap *map, const char *exe,
+			    struct ht_object *out);
+
 /* Detaches everything.  NULL-safe. */
 void probes__free(struct ht_probes *p);
 

@@ -297,17 +297,7 @@ static int attach_running(struct session *s)
 	objs = calloc(info->map.n + 1, sizeof(*objs));
 	if (!objs)
 		return -ENOMEM;
-	for (int pass = 0; pass < 3; pass++) {
-		for (size_t i = 0; i < info->map.n; i++) {
-			const struct ht_module *m = &info->map.mods[i];
-			const char *base = strrchr(m->path, '/');
-			bool exe = info->exe && !strcmp(m->path, info->exe);
-			bool libc = base && !strncmp(base + 1, "libc.so", 7);
-
-			if ((pass == 0 && exe) || (pass == 1 && !exe && !libc) || (pass == 2 && libc))
-				objs[n++] = (struct ht_object){ m->path, m->open_path };
-		}
-	}
+	n = probes__lookup_order(&info->map, info->exe, objs);
 	s->pidfd = syscall(SYS_pidfd_open, s->pid, 0);
 	if (s->ev.unwind) /* auto: where frame pointers hold, before the first record */
 		unwinder__prepare_process(s->ev.unwind, info);

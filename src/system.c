@@ -314,15 +314,8 @@ static void attach_scoped(struct ht_system *s, struct ht_proc_info *info, bool a
 			}
 		from_known = true;
 	}
-	for (int pass = 0; pass < 3 && !from_known; pass++)
-		for (size_t i = 0; i < info->map.n; i++) {
-			const struct ht_module *m = &info->map.mods[i];
-			bool exe = info->exe && !strcmp(m->path, info->exe);
-			bool libc = !strncmp(basename_of(m->path), "libc.so", 7);
-
-			if ((pass == 0 && exe) || (pass == 1 && !exe && !libc) || (pass == 2 && libc))
-				objs[n++] = (struct ht_object){ m->path, m->open_path };
-		}
+	if (!from_known)
+		n = probes__lookup_order(&info->map, info->exe, objs);
 	if (n && info->exe && !strcmp(objs[0].path, info->exe)) {
 		err = goprobes__attach(s->skel, info->pid, objs[0].path, objs[0].open_path,
 				       s->o.go_exact, s->o.rate, &sc->go);
