@@ -343,17 +343,18 @@ out:
 static void visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 {
 	struct ht_proc_info *info;
-	bool new_object = false;
+	bool new_object = false, known;
 
 	if (pid == getpid())
 		return;
-	info = procs__get(s->ev->procs, pid);
-	if (!info || !info->map_read || !info->map.n)
-		return; /* gone already, or a kernel thread */
-	if (after_exec) {
+	known = procs__find(s->ev->procs, pid) != NULL;
+	info = procs__get(s->ev->procs, pid); /* a new record reads comm, exe and map */
+	if (info && known && after_exec) { /* a record from before the exec: read again */
 		procs__reread_identity(info);
 		procs__refresh_map(info);
 	}
+	if (!info || !info->map_read || !info->map.n)
+		return; /* gone already, or a kernel thread */
 	for (size_t i = 0; i < info->map.n; i++) {
 		const struct ht_module *m = &info->map.mods[i];
 		bool exe = info->exe && !strcmp(m->path, info->exe);
