@@ -159,11 +159,17 @@ static bool tail_call_continuation(struct ht_events *ev, const struct ht_alloc_r
  * carries the rate in force when the probe read it; 0 when it could not). */
 #define GO_DEFAULT_RATE (512 * 1024)
 
+/* Go records: no tail calls or nested allocator calls to recognise, no realloc. */
+static bool go_record(const struct ht_alloc_rec *r)
+{
+	return HT_FN_ID(r->hdr.fn) == HT_FN_GO_PROFILEALLOC ||
+	       HT_FN_ID(r->hdr.fn) == HT_FN_GO_MALLOCGC;
+}
+
 static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t len)
 {
 	uint32_t fn_id = HT_FN_ID(r->hdr.fn);
-	/* Go records: no tail calls or nested allocator calls to recognise, no realloc. */
-	bool go = fn_id == HT_FN_GO_PROFILEALLOC || fn_id == HT_FN_GO_MALLOCGC;
+	bool go = go_record(r);
 	uint64_t rate = go && fn_id == HT_FN_GO_PROFILEALLOC
 				? (r->old_addr ? r->old_addr : GO_DEFAULT_RATE)
 				: ev->sample_bytes;
@@ -214,7 +220,25 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 			      r->hdr.ts_ns);
 }
 
-int events__handle(void *ctx, void *data, size_t len)
+void events__prefetch(void *ctx, const void *data, size_t len)
+{
+	struct ht_events *ev = ctx;
+	const struct ht_hdr *h = data;
+
+	if (len >= sizeof(struct ht_free_rec) && h->type == HT_REC_FREE) {
+		heap__prefetch(ev->heap, h->tgid, ((const struct ht_free_rec *)data)->addr);
+	} else if (len >= HT_ALLOC_REC_FIXED_SIZE && h->type == HT_REC_ALLOC) {
+		const struct ht_alloc_rec *r = data;
+
+		if (!r->addr) /* rate mode: no block */
+			return;
+		heap__prefetch(ev->heap, h->tgid, r->addr);
+		if (r->old_addr && !go_record(r)) /* realloc: the block it replaced dies */
+			heap__prefetch(ev->heap, h->tgid, r->old_addr);
+	}
+}
+
+void events__handle(void *ctx, const void *data, size_t len)
 {
 	struct ht_events *ev = ctx;
 	const struct ht_hdr *h = data;
@@ -252,5 +276,4 @@ int events__handle(void *ctx, void *data, size_t len)
 		ev->nomem++;
 	else
 		ev->handled++;
-	return 0;
 }

@@ -42,8 +42,13 @@ struct ht_events {
 	void *on_proc_ctx;
 };
 
-/* libbpf ring_buffer callback shape; ctx is a struct ht_events.  Always returns 0. */
-int events__handle(void *ctx, void *data, size_t len);
+/* Applies one record (ringread_fn shape; ctx is a struct ht_events).  A record that fails
+ * validation is counted in bad_records, one the model has no memory for in nomem. */
+void events__handle(void *ctx, const void *data, size_t len);
+
+/* The record data will be handled soon (ringread's look-ahead): starts loading the
+ * block-table slot it will touch.  Changes nothing. */
+void events__prefetch(void *ctx, const void *data, size_t len);
 
 /* Frees what the events state allocated itself (not heap/stacks/procs). */
 void events__clear(struct ht_events *ev);

@@ -10,8 +10,9 @@
  * generation.  A site's value at the peak is then its saved value if it saved under the
  * current generation, else its current value.  O(1) per event.
  *
- * Memory: a live block costs 24 bytes in a table kept at most 3/4 full (32-64 bytes per
- * block, doubling as it grows).  The total is capped (max_blocks); blocks over the cap are
+ * Memory: a live block costs 24 bytes in a table that doubles as it grows, kept at most
+ * 3/4 full from 12 MiB up (32-64 bytes per block) and at most half full below (48-96 bytes
+ * per block: shorter probe chains, where a few MiB do not matter).  The total is capped (max_blocks); blocks over the cap are
  * not tracked and counted in `model_full`.
  */
 #ifndef HEAPTAP_HEAP_H
@@ -87,6 +88,9 @@ int heap__on_alloc(struct ht_heap *h, uint32_t pid, uint64_t addr, uint64_t size
 		   uint32_t count, uint32_t site, uint64_t ts_ns);
 /* The block at addr died.  Unknown addresses are counted, not an error. */
 void heap__on_free(struct ht_heap *h, uint32_t pid, uint64_t addr);
+/* A record about addr in pid comes soon: starts loading the block-table slot it will look
+ * at first (its home slot).  A hint only: the model does not change. */
+void heap__prefetch(struct ht_heap *h, uint32_t pid, uint64_t addr);
 
 /* Closes the current interval of every site and process (rates read the closed one). */
 void heap__roll_interval(struct ht_heap *h);

@@ -33,6 +33,7 @@
 #include "probes.h"
 #include "procs.h"
 #include "report.h"
+#include "ringread.h"
 #include "session.h"
 #include "stacks.h"
 #include "system.h"
@@ -41,7 +42,7 @@
 struct session {
 	const struct ht_config *cfg;
 	struct heaptap *skel;
-	struct ring_buffer *rb;
+	struct ht_ringread *ring;
 	struct ht_probes *probes;
 	struct ht_goprobes *goprobes; /* the executable's Go runtime, if it is Go */
 	struct ht_system *sys;        /* -a */
@@ -71,14 +72,12 @@ static uint64_t now_ns(void)
 
 static void drain(struct session *s)
 {
-	struct ring *ring = s->rb ? ring_buffer__ring(s->rb, 0) : NULL;
-
 	s->ev.drain_gen++;
 	/* An eighth of the ring or more since the last drain (records with stack copies are
 	 * 8 KiB): drain again in 1 ms rather than drain_ms, before the ring fills. */
-	s->busy = ring && ring__avail_data_size(ring) > ring__size(ring) / 8;
-	if (s->rb)
-		ring_buffer__consume(s->rb);
+	s->busy = s->ring && ringread__avail(s->ring) > ringread__size(s->ring) / 8;
+	if (s->ring)
+		ringread__consume(s->ring, events__prefetch, events__handle, &s->ev);
 	/* Pause times wait in the runtime's last 256 cycles: reading them 10 times a second
 	 * is plenty, and costs two syscalls per Go process (many under -a). */
 	if (s->ev.go && now_ns() - s->last_go_refresh_ns >= 100000000ull) {
@@ -220,8 +219,8 @@ static int load_bpf(struct session *s)
 	err = heaptap__load(s->skel);
 	if (err)
 		goto fail;
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.ht_events), events__handle, &s->ev, NULL);
-	if (!s->rb) {
+	s->ring = ringread__new(bpf_map__fd(s->skel->maps.ht_events));
+	if (!s->ring) {
 		err = -errno;
 		goto fail;
 	}
@@ -411,7 +410,7 @@ static void run_loop(struct session *s)
 	while (!s->target_gone) {
 		/* -a: exec records wake us (the new process's map is read while it lives) */
 		struct pollfd fds[2] = { { .fd = s->sigfd, .events = POLLIN },
-					 { .fd = s->sys ? ring_buffer__epoll_fd(s->rb) : s->pidfd,
+					 { .fd = s->sys ? ringread__epoll_fd(s->ring) : s->pidfd,
 					   .events = POLLIN } };
 		uint64_t now;
 
@@ -557,7 +556,7 @@ out:
 		bpf_link__destroy(s.proc_links[i]);
 	system__free(s.sys);
 	gostate__free(s.ev.go);
-	ring_buffer__free(s.rb);
+	ringread__free(s.ring);
 	heaptap__destroy(s.skel);
 	heap__free(s.ev.heap);
 	stacks__free(s.ev.stacks);
