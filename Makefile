@@ -47,9 +47,11 @@ $(BUILD)/src/%.o: src/%.c | $(BUILD)/src
 $(BUILD)/src/session.o $(BUILD)/src/probes.o $(BUILD)/src/goprobes.o \
 	$(BUILD)/src/system.o: $(SKEL)
 
+# BPF objects (also bench/'s record generator): CO-RE against the committed vmlinux.h.
+BPF_CC := $(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ivmlinux -Ibpf
+
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/heaptap.h vmlinux/vmlinux.h | $(BUILD)/bpf
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -Ivmlinux -Ibpf \
-		-c -o $@ $<
+	$(BPF_CC) -c -o $@ $<
 
 $(BUILD)/heaptap.bpf.o: $(BPF_OBJS)
 	$(BPFTOOL) gen object $@ $^

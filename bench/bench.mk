@@ -13,7 +13,7 @@ BENCH_WFLAGS  := -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
 BENCH_C_BINS  := $(BENCH_DIR)/malloc_pairs $(BENCH_DIR)/strtab
 BENCH_CXX_BINS := $(BENCH_DIR)/cxx_growth
 BENCH_BINS    := $(BENCH_C_BINS) $(BENCH_CXX_BINS) $(BENCH_DIR)/collector_bench \
-	$(BENCH_DIR)/gobench
+	$(BENCH_DIR)/ring_bench $(BENCH_DIR)/gobench
 
 # The Go workload (bench/go, std only) with Debian's Go (golang-go): offline, the cache
 # under build/.  Without that Go it is not built and run.py reports the Go rows as such.
@@ -41,6 +41,16 @@ $(BENCH_DIR)/gobench: bench/go/main.go bench/go/go.mod | $(BENCH_DIR)
 $(BENCH_DIR)/collector_bench: bench/collector_bench.c $(LIB_OBJS) | $(BENCH_DIR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The collector draining a real ring buffer, fed by a BPF record generator (ring_gen).
+$(BENCH_DIR)/ring_gen.bpf.o: bench/ring_gen.bpf.c bpf/heaptap.h vmlinux/vmlinux.h | $(BENCH_DIR)
+	$(BPF_CC) -c -o $@ $<
+
+$(BENCH_DIR)/ring_gen.skel.h: $(BENCH_DIR)/ring_gen.bpf.o
+	$(BPFTOOL) gen skeleton $< name ring_gen > $@
+
+$(BENCH_DIR)/ring_bench: bench/ring_bench.c $(BENCH_DIR)/ring_gen.skel.h $(LIB_OBJS) | $(BENCH_DIR)
+	$(CC) $(CFLAGS) -I$(BENCH_DIR) -pthread $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
 $(BENCH_DIR):
 	mkdir -p $@
 
@@ -51,4 +61,4 @@ bench: heaptap bench-build
 		python3 bench/run.py $(BENCH_ARGS)
 
 .PHONY: bench bench-build
--include $(BENCH_DIR)/collector_bench.d
+-include $(BENCH_DIR)/collector_bench.d $(BENCH_DIR)/ring_bench.d
