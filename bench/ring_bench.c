@@ -6,9 +6,10 @@
  *   ring_bench [-r RECORDS_PER_S] [-s SECONDS] [-l LIVE] [-m RING_MB]
  *
  * Defaults: 1 000 000 records/s for 60 s, a FIFO of 100 000 live blocks, heaptap's default
- * 16 MiB ring.  A generator thread (pinned to the last CPU) runs the BPF program every
- * millisecond for the records due by then (one allocation and one free per step).  The
- * main thread (pinned to CPU 0) is heaptap's collector as a session runs it: wake every
+ * 16 MiB ring.  A generator thread (pinned to the last CPU, as a traced program runs on
+ * some CPU) runs the BPF program every millisecond for the records due by then (one
+ * allocation and one free per step).  The main thread, left to the scheduler as a
+ * session is, is heaptap's collector as a session runs it: wake every
  * 10 ms (1 ms while the ring is an eighth full or more, as session.c's drain() decides),
  * consume the ring with ringread__consume() into events__prefetch()/events__handle(), as
  * a session does, with a real heap model, stack table and process table (frames are addresses in this program).
@@ -181,7 +182,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ring_bench: out of memory\n");
 		goto out;
 	}
-	pin(0);
 	/* Fill the FIFO untimed: `live` allocations. */
 	while (g.next_step < live) {
 		uint64_t n = live - g.next_step;
