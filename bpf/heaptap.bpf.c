@@ -688,7 +688,9 @@ int BPF_KPROBE(ht_rate_entry)
  * copied with a growing goroutine stack and crash the target.  Every probe sits after the
  * function's stack-check branch (goprobes.c), so a call that first grows its stack is seen
  * once; there [rsp] is still the return address and %rbp the caller's frame, as at a C
- * entry.  Go code keeps frame pointers: its stacks are always walked by the chain.
+ * entry, unless the site lies past the frame setup (Go 1.19): the cookie then says where
+ * the return address is and whether %rbp already holds the function's own frame.  Go code
+ * keeps frame pointers: its stacks are always walked by the chain.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -713,13 +715,31 @@ static __always_inline __u64 go_bias(struct pt_regs *ctx, __u64 cookie)
 	return bpf_get_func_ip(ctx) - HT_COOKIE_GO_VADDR(cookie);
 }
 
+/* The return address into the caller, and the frame pointer its chain continues from. */
+static __always_inline void go_caller(__u64 cookie, __u64 sp, __u64 *caller, __u64 *fp)
+{
+	__u64 ret = sp + 8 * HT_COOKIE_GO_RET_SLOT(cookie);
+
+	if (HT_COOKIE_GO_FRAME_SET(cookie)) {
+		__u64 rec[2]; /* the function's frame record: caller's %rbp, return address */
+
+		if (bpf_probe_read_user(rec, sizeof(rec), (void *)(ret - 8)))
+			rec[0] = rec[1] = 0;
+		*fp = rec[0];
+		*caller = rec[1];
+	} else if (bpf_probe_read_user(caller, sizeof(*caller), (void *)ret)) {
+		*caller = 0;
+	}
+}
+
 /* runtime.profilealloc(mp, x RBX, size RCX): Go's own sampler picked this allocation (what
  * its heap profile records); or, --go-exact, runtime.mallocgc(size RAX, ...) and the
  * size-class functions the compiler calls directly (Go 1.26+), every allocation. */
 SEC("uprobe.multi")
 int BPF_KPROBE(ht_go_alloc)
 {
-	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx; /* read once: see ht_go_free */
+	/* read once: see ht_go_free */
+	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx, sp = ctx->sp, fp = ctx->bp;
 	__u64 cookie = bpf_get_attach_cookie(ctx), caller = 0, addr = 0, size, rate = 0;
 	__u64 bias = go_bias(ctx, cookie);
 	const struct ht_go_proc *gp = go_proc();
@@ -728,8 +748,7 @@ int BPF_KPROBE(ht_go_alloc)
 
 	if (skip())
 		return 0;
-	if (bpf_probe_read_user(&caller, sizeof(caller), (void *)PT_REGS_SP(ctx)))
-		caller = 0;
+	go_caller(cookie, sp, &caller, &fp);
 	if (HT_FN_ID(fn) == HT_FN_GO_PROFILEALLOC) {
 		addr = bx;
 		size = cx;
@@ -746,7 +765,7 @@ int BPF_KPROBE(ht_go_alloc)
 		if (!entry_sampled(size, &t))
 			return 0;
 	}
-	emit_alloc(ctx, t, fn, addr, size, rate, caller, PT_REGS_FP(ctx), true, true);
+	emit_alloc(ctx, t, fn, addr, size, rate, caller, fp, true, true);
 	return 0;
 }
 

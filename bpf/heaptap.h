@@ -65,9 +65,22 @@ enum ht_fn {
  */
 #define HT_FN_ID(cookie) ((cookie) & 0xff)
 #define HT_FN_SYM(cookie) (((cookie) >> 8) & 0xff)
-/* Go probes: bits 16-63 of the cookie hold the probe site's ELF virtual address, so a
- * program finds the executable's load bias (PIE) as the probe's address minus it. */
-#define HT_COOKIE_GO_VADDR(cookie) ((cookie) >> 16)
+/*
+ * Go probes: bits 16-23 say where the caller is at the probe site, which may lie past the
+ * function's frame setup (goprobes.c): bits 16-22 the return address's slot, at
+ * [rsp + 8 * slot]; bit 23 set when the function has already saved the caller's %rbp right
+ * below it and pointed %rbp there (the frame walk then starts from the saved %rbp).  Bits
+ * 24-63 hold the probe site's ELF virtual address, so a program finds the executable's
+ * load bias (PIE) as the probe's address minus it.
+ */
+#define HT_GO_MAX_RET_SLOT 0x7f
+#define HT_GO_MAX_VADDR ((1ULL << 40) - 1)
+#define HT_COOKIE_GO(fn_sym, ret_slot, frame_set, vaddr)                                   \
+	((__u64)(fn_sym) | (__u64)(ret_slot) << 16 | (__u64)!!(frame_set) << 23 |          \
+	 (__u64)(vaddr) << 24)
+#define HT_COOKIE_GO_RET_SLOT(cookie) (((cookie) >> 16) & HT_GO_MAX_RET_SLOT)
+#define HT_COOKIE_GO_FRAME_SET(cookie) (((cookie) >> 23) & 1)
+#define HT_COOKIE_GO_VADDR(cookie) ((cookie) >> 24)
 
 /*
  * What the Go programs need to know of one Go executable (map `ht_go_procs`, written by the

@@ -12,7 +12,8 @@
  *             GC cycle.
  * Never a return probe: every site is an entry probe placed after the function's stack
  * check (its `jbe morestack`), where the arguments are still in their registers and the
- * call is seen once even when it first grows its goroutine stack.
+ * call is seen once even when it first grows its goroutine stack; on Go 1.19 a few
+ * instructions further, past the frame setup, where the kernel emulates the instruction.
  *
  * Owner: goprobes__attach() gives a struct the caller frees with goprobes__free() (which
  * detaches).
@@ -35,11 +36,18 @@ struct ht_go_site {
 	uint64_t size;
 	uint32_t insn_offset; /* probe address - function address */
 	bool emulated;       /* the kernel emulates the instruction there (cheap trap) */
+	/* Past the frame setup (Go 1.19): the return address is at [rsp + ret_off] there, and
+	 * with frame_set %rbp already points at the function's own frame record (the caller's
+	 * %rbp, then the return address).  0 and false: as at the function's entry. */
+	uint32_t ret_off;
+	bool frame_set;
 	char insn[40];
 };
 
 /* Where to probe Go function name: after the stack check when the prologue has one, else at
- * its entry (a function without a stack check is never restarted).  0, -ENOENT, -EINVAL. */
+ * its entry (a function without a stack check is never restarted); or, when the kernel would
+ * single-step that instruction, at the first emulated one it runs exactly once per call
+ * before touching the arguments (goprobes.c says when).  0, -ENOENT, -EINVAL, -ENOMEM. */
 int goprobes__site(const char *path, const struct ht_gobin *g, const char *name,
 		   struct ht_go_site *out);
 
