@@ -23,6 +23,7 @@
 #include <gelf.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,17 +109,26 @@ static const uint8_t *code_at(Dwfl_Module *mod, uint64_t addr, size_t *len)
 
 /*
  * `push %rbp`, then `mov %rsp, %rbp` within the next MAX_SCHEDULED_APART instructions, none
- * of which touch %rbp or %rsp (gcc -O2 schedules other work in between).
+ * of which touch %rbp or %rsp (gcc -O2 schedules other work in between).  Or Go before
+ * 1.21, which makes the whole frame first: `sub $N, %rsp; mov %rbp, N-8(%rsp); lea
+ * N-8(%rsp), %rbp`, the same frame record at the same place.
  */
 static bool sets_up_frame_pointer(csh cs, cs_insn *in, const uint8_t *code, size_t len,
 				  uint64_t addr)
 {
 	int since_push = -1; /* instructions since `push %rbp`, -1: none */
+	unsigned long saved_at = 0, at; /* Go: where `mov` saved %rbp, [rsp + saved_at] */
 
 	for (int i = 0; i < PROLOGUE_INSNS && cs_disasm_iter(cs, &code, &len, &addr, in);) {
 		if (!strcmp(in->mnemonic, "endbr64"))
 			continue;
 		i++;
+		if (!strcmp(in->mnemonic, "mov") &&
+		    sscanf(in->op_str, "qword ptr [rsp + %li], rbp", &at) == 1)
+			saved_at = at;
+		else if (saved_at && !strcmp(in->mnemonic, "lea") &&
+			 sscanf(in->op_str, "rbp, [rsp + %li]", &at) == 1)
+			return at == saved_at;
 		if (since_push >= 0) {
 			if (!strcmp(in->mnemonic, "mov") && !strcmp(in->op_str, "rbp, rsp"))
 				return true;

@@ -176,6 +176,9 @@ def test_go_exact_counts_every_allocation():
         site = re.search(r"probe runtime\.mallocgc .*", r.stderr)
         assert site and "single-stepped" not in site.group(0), (ver, r.stderr)
         assert ("past the frame setup" in site.group(0)) == (ver == "1.19"), site.group(0)
+        # Go code keeps frame pointers on every version (1.19 saves %rbp with mov/lea after
+        # `sub rsp`, not push): --unwind auto must not copy stacks for it (fp_detect.c)
+        assert re.search(r"unwind: \S*gotarget keeps frame pointers", r.stderr), (ver, r.stderr)
         mine = heaptap_by_leaf(p)
         assert mine["main.hotAlloc"][:2] == [50000, 50000 * res["hot_size"]], (ver, mine)
         assert mine["main.scanAlloc"][:2] == [30000, 30000 * res["scan_size"]], (ver, mine)
