@@ -16,10 +16,11 @@
  * The FIFO is filled before the timed phase.
  *
  * Output, one line on stdout (bench/run.py parses it):
- *   heaptap-ring rate=R seconds=S live=L ring_mb=M records=N drops=D bad=B
+ *   heaptap-ring rate=R seconds=S live=L ring_mb=M emitted=T records=N drops=D bad=B
  *     unknown_frees=U live_end=E consistent=yes|no collector_ns_per_record=X
  *     collector_cpu_pct=C generator_cpu_pct=G max_fill_pct=F
- * records: records the collector handled in the timed phase; drops: reservations the ring
+ * emitted: records the generator wrote, the prefill included; records: records the
+ * collector handled in the timed phase; drops: reservations the ring
  * refused (the generator's count; a probe counts the same way); consistent: the model ends
  * with exactly L live blocks, no unknown frees and every emitted record handled.
  * collector_ns_per_record is the collector thread's CPU time (user+sys: polls, consumes
@@ -222,11 +223,12 @@ int main(int argc, char **argv)
 	p = heap__find_proc(ev.heap, (uint32_t)getpid());
 	consistent = p && heap__live_blocks(ev.heap) == live && !p->unknown_frees &&
 		     ev.handled == g.skel->bss->emitted && !ev.bad_records && !ev.nomem;
-	printf("heaptap-ring rate=%llu seconds=%llu live=%llu ring_mb=%llu records=%llu drops=%llu "
+	printf("heaptap-ring rate=%llu seconds=%llu live=%llu ring_mb=%llu emitted=%llu records=%llu drops=%llu "
 	       "bad=%llu unknown_frees=%llu live_end=%llu consistent=%s collector_ns_per_record=%.1f "
 	       "collector_cpu_pct=%.1f generator_cpu_pct=%.1f max_fill_pct=%.1f\n",
 	       (unsigned long long)rate, (unsigned long long)seconds, (unsigned long long)live,
-	       (unsigned long long)ring_mb, (unsigned long long)(ev.handled - handled0),
+	       (unsigned long long)ring_mb, (unsigned long long)g.skel->bss->emitted,
+	       (unsigned long long)(ev.handled - handled0),
 	       (unsigned long long)g.skel->bss->drops, (unsigned long long)ev.bad_records,
 	       (unsigned long long)(p ? p->unknown_frees : 0),
 	       (unsigned long long)heap__live_blocks(ev.heap), consistent ? "yes" : "no",

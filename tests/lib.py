@@ -285,3 +285,11 @@ def make_chroot(exe, root=None):
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copy2(os.path.realpath(src), dst)  # a real file, not a link to the host's
     return root
+
+
+def kv_line(text, tag):
+    """The key=value fields of the line of text that starts with tag (bench binaries' output)."""
+    for line in text.splitlines():
+        if line.startswith(tag + " "):
+            return dict(f.split("=", 1) for f in line.split()[1:])
+    raise AssertionError(f"no {tag} line in {text!r}")
