@@ -20,8 +20,9 @@
  * the caller's return address and %rbp the caller's frame: the chain is complete,
  * direct caller included (DESIGN.md §4).
  *
- * Records go to one ring buffer with BPF_RB_NO_WAKEUP; the collector drains it on a timer
- * (a wakeup costs more than the whole probe).  Every record that cannot be sent and every
+ * Records go to one ring buffer without a wakeup; the collector drains it on a timer (a
+ * wakeup costs more than the whole probe), except once it is a quarter full (ring_wakeup()).
+ * Every record that cannot be sent and every
  * call that cannot be tracked is counted in ht_counters.
  */
 #include "vmlinux.h"
@@ -283,6 +284,19 @@ int BPF_KPROBE(ht_alloc_entry)
 	return 0;
 }
 
+/*
+ * The collector sleeps up to 10 ms between drains.  A burst of big records (stack copies
+ * of 8 KiB, from several threads) fills a 16 MiB ring in about that long: past a quarter
+ * full, each record wakes the collector (the kernel coalesces wakeups not yet delivered).
+ */
+static __always_inline __u64 ring_wakeup(void)
+{
+	return bpf_ringbuf_query(&ht_events, BPF_RB_AVAIL_DATA) >
+			       bpf_ringbuf_query(&ht_events, BPF_RB_RING_SIZE) / 4
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void emit_free(__u32 fn, __u64 addr)
 {
 	struct ht_free_rec *r = bpf_ringbuf_reserve(&ht_events, sizeof(*r), 0);
@@ -293,7 +307,7 @@ static __always_inline void emit_free(__u32 fn, __u64 addr)
 	}
 	fill_hdr(&r->hdr, HT_REC_FREE, fn);
 	r->addr = addr;
-	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(r, ring_wakeup());
 	count(HT_CNT_EVENTS);
 }
 
@@ -524,7 +538,7 @@ static __always_inline void emit_alloc(struct pt_regs *ctx, struct ht_thread *t,
 	}
 	if (len > sizeof(*sr)) /* cannot happen; bounds the size for the verifier */
 		return;
-	if (bpf_ringbuf_output(&ht_events, r, len, BPF_RB_NO_WAKEUP)) {
+	if (bpf_ringbuf_output(&ht_events, r, len, ring_wakeup())) {
 		count(HT_CNT_RINGBUF_DROPS);
 		return;
 	}
@@ -840,7 +854,7 @@ int BPF_KPROBE(ht_go_gc)
 		}
 	}
 out:
-	bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(r, ring_wakeup());
 	count(HT_CNT_EVENTS);
 	return 0;
 }
@@ -867,7 +881,7 @@ static __always_inline void emit_proc(__u32 event, struct task_struct *p, bool w
 	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
 	r->pad = 0;
 	bpf_probe_read_kernel_str(r->comm, sizeof(r->comm), p->comm);
-	bpf_ringbuf_submit(r, wake ? 0 : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(r, wake ? BPF_RB_FORCE_WAKEUP : ring_wakeup());
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -181,29 +181,45 @@ static struct ht_block *find_block(const struct ht_heap_proc *p, uint64_t addr)
  * growth-1M: 518 ns/record with 4 KiB pages, 272 with huge ones), and a free of a random
  * block among a million adds a TLB miss to its cache miss.  Not below: with the threshold
  * at 6 MiB the 100 k-block churn scenarios got slower (random-100k median 196 vs 55
- * ns/record, same minimum; the cause was not found), so smaller tables come from calloc.
- * Both are zeroed (addr 0 = empty).
+ * ns/record, same minimum; the cause was not found).
+ *
+ * Tables from 256 KiB to 24 MiB are mapped and populated at once (MADV_POPULATE_WRITE),
+ * not faulted in page by page as the rehash first writes them: a fault costs ~20 us on
+ * that machine, so doubling a 3 MiB table took 16 ms of faults, stalling the drain while
+ * 8 KiB stack-copy records filled the ring (drops in test_threads_unwind_to_clone).  Huge
+ * ones fault 2 MiB at a time (populating them too measured slower).  Smaller ones come
+ * from calloc.  All are zeroed (addr 0 = empty).
  */
 #define HUGE_TABLE_BYTES (24ull << 20)
 #define HUGE_PAGE (2ull << 20)
+#define MAPPED_TABLE_BYTES (256ull << 10)
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 static struct ht_block *alloc_table(uint64_t cap)
 {
-	size_t bytes = cap * sizeof(struct ht_block);
+	size_t bytes = cap * sizeof(struct ht_block), align = 0;
 	uint8_t *m, *a;
 
-	if (bytes < HUGE_TABLE_BYTES)
+	if (bytes < MAPPED_TABLE_BYTES)
 		return calloc(cap, sizeof(struct ht_block));
-	/* Over-map by a huge page and trim, so the table starts on a huge-page boundary. */
-	m = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
+	if (bytes >= HUGE_TABLE_BYTES)
+		align = HUGE_PAGE;
+	/* Over-map by a huge page and trim, so a huge table starts on a huge-page boundary. */
+	m = mmap(NULL, bytes + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
-	a = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	a = align ? (uint8_t *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1)) : m;
 	if (a > m)
 		munmap(m, a - m);
-	munmap(a + bytes, m + HUGE_PAGE - a);
-	madvise(a, bytes, MADV_HUGEPAGE); /* a hint: without THP it is 4 KiB pages */
+	if (align)
+		munmap(a + bytes, m + align - a);
+	if (align)
+		madvise(a, bytes, MADV_HUGEPAGE); /* a hint: without THP it is 4 KiB pages */
+	else
+		madvise(a, bytes, MADV_POPULATE_WRITE); /* a hint too: else faulted on first write */
 	return (struct ht_block *)a;
 }
 
@@ -211,7 +227,7 @@ static void free_table(struct ht_block *t, uint64_t cap)
 {
 	size_t bytes = cap * sizeof(struct ht_block);
 
-	if (bytes < HUGE_TABLE_BYTES)
+	if (bytes < MAPPED_TABLE_BYTES)
 		free(t);
 	else if (t)
 		munmap(t, bytes);

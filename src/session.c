@@ -408,16 +408,17 @@ static void run_loop(struct session *s)
 	uint64_t stop_at = 0;
 
 	while (!s->target_gone) {
-		/* -a: exec records wake us (the new process's map is read while it lives) */
-		struct pollfd fds[2] = { { .fd = s->sigfd, .events = POLLIN },
-					 { .fd = s->sys ? ringread__epoll_fd(s->ring) : s->pidfd,
-					   .events = POLLIN } };
+		/* The ring wakes us once a quarter full, and at each exec under -a (the new
+		 * process's map is read while it lives); poll() skips a negative fd. */
+		struct pollfd fds[3] = { { .fd = s->sigfd, .events = POLLIN },
+					 { .fd = ringread__epoll_fd(s->ring), .events = POLLIN },
+					 { .fd = s->sys ? -1 : s->pidfd, .events = POLLIN } };
 		uint64_t now;
 
-		poll(fds, fds[1].fd >= 0 ? 2 : 1, s->busy ? 1 : s->cfg->drain_ms);
+		poll(fds, 3, s->busy ? 1 : s->cfg->drain_ms);
 		drain(s);
 		handle_signals(s);
-		if (!s->launched && !s->sys && s->pidfd >= 0 && (fds[1].revents & POLLIN))
+		if (!s->launched && !s->sys && s->pidfd >= 0 && (fds[2].revents & POLLIN))
 			s->target_gone = true;
 		now = now_ns();
 		if (deadline && now >= deadline)
