@@ -58,8 +58,11 @@ struct ht_ringread *ringread__new(int map_fd)
 	r->producer_pos = m;
 	r->data = (const uint8_t *)m + r->page;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	/* Edge-triggered: readable when the BPF side wakes us, not while records wait (see
+	 * ringread__consume()). */
 	if (r->epfd < 0 ||
-	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, map_fd, &(struct epoll_event){ .events = EPOLLIN }))
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, map_fd,
+		      &(struct epoll_event){ .events = EPOLLIN | EPOLLET }))
 		goto fail;
 	return r;
 fail:
@@ -108,7 +111,13 @@ uint64_t ringread__consume(struct ht_ringread *r, ringread_fn prefetch, ringread
 	/* Bounded: a producer as fast as we are must not keep the session from its timers. */
 	uint64_t stop = cons + r->size, ahead = cons, n = 0;
 	unsigned lead = 0; /* records between cons and ahead, all shown to prefetch() */
+	struct epoll_event ev;
 
+	/* Take the pending wakeup before reading, so poll() on the epoll fd sleeps until the
+	 * next one: the ring is level-readable while any record waits, which would turn the
+	 * caller's poll() into a busy loop under a steady stream.  A wakeup that comes while
+	 * we read makes it readable again. */
+	epoll_wait(r->epfd, &ev, 1, 0);
 	while (cons < stop) {
 		uint32_t hdr;
 

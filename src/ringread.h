@@ -45,7 +45,8 @@ uint64_t ringread__consume(struct ht_ringread *r, ringread_fn prefetch, ringread
 uint64_t ringread__avail(const struct ht_ringread *r);
 uint64_t ringread__size(const struct ht_ringread *r);
 
-/* An epoll fd that is readable when the BPF side submits a record with a wakeup. */
+/* An epoll fd that becomes readable when the BPF side submits a record with a wakeup, and
+ * stays so until the next ringread__consume(). */
 int ringread__epoll_fd(const struct ht_ringread *r);
 
 #endif
