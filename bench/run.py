@@ -742,7 +742,7 @@ def update_readme(text):
              "repetition, interleaved; the table shows medians.  Then a sustained-rate run "
              "of the 2-thread microbenchmark, the collector draining a ring buffer at 1 M "
              "records/s (bench/ring_bench.c) and the collector's replay benchmark "
-             "(bench/collector_bench.c).  It takes about 18 minutes and never fails the "
+             "(bench/collector_bench.c).  It takes about 13 minutes and never fails the "
              "build; `BENCH_ARGS=--update-readme` rewrites this section.  The machine below "
              "is a shared 2-vCPU VM where a uprobe trap costs several microseconds: compare "
              "ratios within one run, and expect 10-30% spread between runs.\n\n"
