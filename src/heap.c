@@ -211,15 +211,15 @@ static struct ht_block *alloc_table(uint64_t cap)
 	m = mmap(NULL, bytes + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
-	a = align ? (uint8_t *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1)) : m;
+	if (!align) {
+		madvise(m, bytes, MADV_POPULATE_WRITE); /* a hint: else faulted on first write */
+		return (struct ht_block *)m;
+	}
+	a = (uint8_t *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
 	if (a > m)
 		munmap(m, a - m);
-	if (align)
-		munmap(a + bytes, m + align - a);
-	if (align)
-		madvise(a, bytes, MADV_HUGEPAGE); /* a hint: without THP it is 4 KiB pages */
-	else
-		madvise(a, bytes, MADV_POPULATE_WRITE); /* a hint too: else faulted on first write */
+	munmap(a + bytes, m + align - a);
+	madvise(a, bytes, MADV_HUGEPAGE); /* a hint: without THP it is 4 KiB pages */
 	return (struct ht_block *)a;
 }
 
@@ -296,16 +296,11 @@ static void remove_block(struct ht_heap_proc *p, struct ht_block *b)
 
 void heap__prefetch(struct ht_heap *h, uint32_t pid, uint64_t addr)
 {
-	const struct ht_heap_proc *p;
-	uint64_t *idx;
+	/* The last process looked up, as in get_proc(), but never created here. */
+	const struct ht_heap_proc *p = (uint64_t)pid + 1 == h->last_key ? &h->procs[h->last_idx]
+								       : heap__find_proc(h, pid);
 
-	if ((uint64_t)pid + 1 == h->last_key)
-		p = &h->procs[h->last_idx];
-	else if ((idx = u64map__get(&h->pid_index, (uint64_t)pid + 1)))
-		p = &h->procs[*idx];
-	else
-		return;
-	if (p->blocks_cap) {
+	if (p && p->blocks_cap) {
 		const struct ht_block *b = &p->blocks[block_home(addr, block_shift(p->blocks_cap))];
 
 		/* For writing: the free removes it, the allocation fills it.  The probe goes on
