@@ -206,7 +206,7 @@ int main(int argc, char **argv)
 		poll(NULL, 0, busy ? 1 : 10);
 		ev.drain_gen++;
 		avail = ringread__avail(rr);
-		busy = avail > ringread__size(rr) / 8;
+		busy = ringread__filling(rr);
 		if (avail > max_fill)
 			max_fill = avail;
 		ringread__consume(rr, events__prefetch, events__handle, &ev);

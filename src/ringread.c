@@ -169,6 +169,11 @@ uint64_t ringread__size(const struct ht_ringread *r)
 	return r->size;
 }
 
+bool ringread__filling(const struct ht_ringread *r)
+{
+	return ringread__avail(r) > r->size / 8;
+}
+
 int ringread__epoll_fd(const struct ht_ringread *r)
 {
 	return r->epfd;

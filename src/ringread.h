@@ -18,6 +18,7 @@
 #ifndef HEAPTAP_RINGREAD_H
 #define HEAPTAP_RINGREAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,10 @@ uint64_t ringread__consume(struct ht_ringread *r, ringread_fn prefetch, ringread
 /* Bytes written and not yet consumed; the data area's size. */
 uint64_t ringread__avail(const struct ht_ringread *r);
 uint64_t ringread__size(const struct ht_ringread *r);
+
+/* An eighth of the ring or more waits (records with stack copies are 8 KiB): the caller
+ * should drain again soon (1 ms) rather than after its usual interval. */
+bool ringread__filling(const struct ht_ringread *r);
 
 /* An epoll fd that becomes readable when the BPF side submits a record with a wakeup, and
  * stays so until the next ringread__consume(). */

@@ -73,9 +73,8 @@ static uint64_t now_ns(void)
 static void drain(struct session *s)
 {
 	s->ev.drain_gen++;
-	/* An eighth of the ring or more since the last drain (records with stack copies are
-	 * 8 KiB): drain again in 1 ms rather than drain_ms, before the ring fills. */
-	s->busy = s->ring && ringread__avail(s->ring) > ringread__size(s->ring) / 8;
+	/* Filling fast: drain again in 1 ms rather than drain_ms, before the ring fills. */
+	s->busy = s->ring && ringread__filling(s->ring);
 	if (s->ring)
 		ringread__consume(s->ring, events__prefetch, events__handle, &s->ev);
 	/* Pause times wait in the runtime's last 256 cycles: reading them 10 times a second
