@@ -53,6 +53,15 @@ static void site(struct json_writer *w, const struct ht_rsite *s)
 	jw_obj_end(w);
 }
 
+/* A figure that may be unknown: null then. */
+static void u64_or_null(struct json_writer *w, bool known, uint64_t v)
+{
+	if (known)
+		jw_u64(w, v);
+	else
+		jw_null(w);
+}
+
 static void gc_cycle(struct json_writer *w, const struct ht_rgo *g, const struct ht_gc_cycle *c)
 {
 	static const char *const triggers[] = { "heap", "time", "forced" };
@@ -61,26 +70,10 @@ static void gc_cycle(struct json_writer *w, const struct ht_rgo *g, const struct
 	jw_key(w, "num"), jw_u64(w, c->num);
 	jw_key(w, "trigger"), jw_str(w, c->trigger <= HT_GC_FORCED ? triggers[c->trigger] : "unknown");
 	jw_key(w, "start_s"), jw_double(w, c->start_ns / 1e9 - g->origin_s);
-	jw_key(w, "mark_ns");
-	if (c->mark_done)
-		jw_u64(w, c->mark_done_ns - c->start_ns);
-	else
-		jw_null(w);
-	jw_key(w, "heap_live_bytes");
-	if (c->live_known)
-		jw_u64(w, c->heap_live);
-	else
-		jw_null(w);
-	jw_key(w, "heap_marked_bytes");
-	if (c->marked_known)
-		jw_u64(w, c->heap_marked);
-	else
-		jw_null(w);
-	jw_key(w, "pause_ns");
-	if (c->pause_known)
-		jw_u64(w, c->pause_ns);
-	else
-		jw_null(w);
+	jw_key(w, "mark_ns"), u64_or_null(w, c->mark_done, c->mark_done_ns - c->start_ns);
+	jw_key(w, "heap_live_bytes"), u64_or_null(w, c->live_known, c->heap_live);
+	jw_key(w, "heap_marked_bytes"), u64_or_null(w, c->marked_known, c->heap_marked);
+	jw_key(w, "pause_ns"), u64_or_null(w, c->pause_known, c->pause_ns);
 	jw_obj_end(w);
 }
 
