@@ -357,16 +357,18 @@ def build_dlopen_target():
     return exe
 
 
-def test_system_dlopen_allocator_after_attach():
-    exe = build_dlopen_target()
+def trace_until_jemalloc_attached(argv, env, dlopens=False):
+    """Runs argv (a WaitingArgv target) under a system-wide session; the target goes on only
+    once heaptap has attached libjemalloc (which it notices asynchronously; -v names the
+    objects it attaches).  dlopens: the target loads it at its first go, saying "opened".
+    Returns the report and the target's pid."""
     t, s = None, None
     try:
         s = SystemWide()
-        t = WaitingArgv([exe, JEMALLOC], env=DLOPEN_ENV)
-        t.go()
-        read_line(t, r"opened")
-        # heaptap notices the new allocator object asynchronously: give it the time
-        # (-v names the objects it attaches)
+        t = WaitingArgv(argv, env=env)
+        if dlopens:
+            t.go()
+            read_line(t, r"opened")
         if not s.wait_stderr("libjemalloc", timeout=10):
             time.sleep(2)
         t.go()
@@ -376,7 +378,13 @@ def test_system_dlopen_allocator_after_attach():
     finally:
         cleanup([t] if t else [], s)
     assert r.rc == 0, r.stderr
-    p = r.proc(t.pid)
+    return r, t.pid
+
+
+def test_system_dlopen_allocator_after_attach():
+    exe = build_dlopen_target()
+    r, pid = trace_until_jemalloc_attached([exe, JEMALLOC], DLOPEN_ENV, dlopens=True)
+    p = r.proc(pid)
     site = one_site(p, "je_keep", "malloc")
     assert (site["alloc_count"], site["alloc_bytes"]) == (20, 100000), site
     assert (site["live_count"], site["live_bytes"]) == (15, 75000), site
@@ -387,20 +395,8 @@ def test_system_dlopen_allocator_after_attach():
 def test_system_preloaded_jemalloc_process():
     if not os.path.exists(JEMALLOC):
         raise Skip(f"{JEMALLOC} not installed (scripts/install-deps.sh: libjemalloc2)")
-    t, s = None, None
-    try:
-        s = SystemWide()
-        t = WaitingArgv([target("leak")], env={"LD_PRELOAD": JEMALLOC})
-        if not s.wait_stderr("libjemalloc", timeout=10):
-            time.sleep(2)
-        t.go()
-        t.wait_done()
-        r = s.stop()
-        assert t.finish() == 0
-    finally:
-        cleanup([t] if t else [], s)
-    assert r.rc == 0, r.stderr
-    p = r.proc(t.pid)
+    r, pid = trace_until_jemalloc_attached([target("leak")], {"LD_PRELOAD": JEMALLOC})
+    p = r.proc(pid)
     assert p["allocator"] == "jemalloc", p["allocator"]
     s_leak = one_site(p, "leak_here", "malloc")
     assert (s_leak["alloc_count"], s_leak["live_count"], s_leak["live_bytes"]) == \
