@@ -53,13 +53,26 @@ def user_leaf(frames):
     return None
 
 
-def heaptap_by_leaf(proc, prefix="main."):
-    """{function: [alloc_count, alloc_bytes, live_count, live_bytes]} over Go sites."""
+def as_go_traceback(frames):
+    """A stack as the runtime's own profile records it.  An allocation the runtime makes on
+    the system stack (g0) is walked by heaptap along the frame-pointer chain, which
+    systemstack keeps linked to the goroutine that switched: e.g. the new M and its g0
+    started at the end of a GC cycle that an allocation in main.growSlice assisted show
+    main.growSlice below runtime.systemstack.  Go's callers() stops at systemstack."""
+    if "runtime.systemstack" in frames:
+        return frames[:frames.index("runtime.systemstack") + 1]
+    return frames
+
+
+def heaptap_by_leaf(proc, prefix="main.", go_traceback=False):
+    """{function: [alloc_count, alloc_bytes, live_count, live_bytes]} over Go sites;
+    go_traceback: stacks cut where the runtime's own profile cuts them."""
     out = collections.defaultdict(lambda: [0, 0, 0, 0])
     for s in proc["sites"]:
         if not s["allocator"].startswith("go"):
             continue
-        leaf = user_leaf(frames_of(s))
+        frames = frames_of(s)
+        leaf = user_leaf(as_go_traceback(frames) if go_traceback else frames)
         if leaf and leaf.startswith(prefix):
             v = out[leaf]
             v[0] += s["alloc_count"]
@@ -107,7 +120,7 @@ def profile_by_leaf(profile, prefix="main."):
 def check_sampled_equals_profile(ver, name="gotarget", tolerance=0.0):
     r, res, profile = run_target(ver, "sampled", name=name,
                                  env={"HT_MEMRATE": "1"} if tolerance == 0 else None)
-    mine = heaptap_by_leaf(r.proc())
+    mine = heaptap_by_leaf(r.proc(), go_traceback=True)
     theirs = profile_by_leaf(profile)
     fns = ("main.hotAlloc", "main.tempAlloc", "main.growSlice")
     # At 512 KiB a site of 1.3 MB has no sample in ~9% of runs: then neither may show it.
