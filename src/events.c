@@ -122,10 +122,17 @@ static int classify_rate_stack(struct ht_events *ev, uint32_t id, uint32_t pid,
 		ev->nested = nn;
 		ev->nested_cap = ncap;
 	}
-	if (n && info && (m = modmap__find(&info->map, frames[0])))
-		ev->nested[id] = probes__inside_allocator(ev->probes, m->dev, m->inode,
-							  frames[0] - 1 - m->bias);
+	/* an id can be reused (stacks__drop_pid): nothing of its last stack may stay */
+	ev->nested[id] = n && info && (m = modmap__find(&info->map, frames[0])) &&
+			 probes__inside_allocator(ev->probes, m->dev, m->inode,
+						  frames[0] - 1 - m->bias);
 	return 0;
+}
+
+void events__drop_proc(struct ht_events *ev, uint32_t pid)
+{
+	heap__drop_proc(ev->heap, pid);
+	stacks__drop_pid(ev->stacks, pid);
 }
 
 void events__clear(struct ht_events *ev)
@@ -176,7 +183,8 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 	/* The ring's memory has no declared type: reading __u64 frames as uint64_t is fine. */
 	const uint64_t *frames = (const void *)r->frames;
 	uint32_t n = r->hdr.nframes;
-	uint32_t before = stacks__count(ev->stacks), count;
+	uint64_t created = stacks__created(ev->stacks);
+	uint32_t count;
 	bool truncated = r->hdr.flags & HT_F_TRUNCATED;
 	uint64_t bytes, unwound[HT_MAX_FRAMES];
 	size_t at = HT_ALLOC_REC_FIXED_SIZE + n * sizeof(uint64_t);
@@ -204,7 +212,7 @@ static int on_alloc(struct ht_events *ev, const struct ht_alloc_rec *r, size_t l
 	id = stacks__intern(ev->stacks, r->hdr.tgid, r->hdr.fn, truncated, frames, n);
 	if (id < 0)
 		return (int)id;
-	if (stacks__count(ev->stacks) != before) {
+	if (stacks__created(ev->stacks) != created) {
 		note_new_stack(ev, r->hdr.tgid, frames, n);
 		if (!r->addr && !go && classify_rate_stack(ev, (uint32_t)id, r->hdr.tgid, frames, n))
 			return -ENOMEM;

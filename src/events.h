@@ -50,6 +50,10 @@ void events__handle(void *ctx, const void *data, size_t len);
  * block-table slot it will touch.  Changes nothing. */
 void events__prefetch(void *ctx, const void *data, size_t len);
 
+/* Forgets process pid's blocks, sites and stacks (system-wide eviction, an exec); its
+ * stack ids are reused.  The process table keeps it (procs__drop is the caller's). */
+void events__drop_proc(struct ht_events *ev, uint32_t pid);
+
 /* Frees what the events state allocated itself (not heap/stacks/procs). */
 void events__clear(struct ht_events *ev);
 

@@ -485,6 +485,7 @@ static int read_report(struct reader *rd, const struct jr_value *root, struct ht
 	    get_u64(rd, root, "", "slow_probes", &slow) ||
 	    get_u64(rd, root, "", "collector_bytes", &r->collector_bytes) ||
 	    get_u64(rd, root, "", "live_blocks_tracked", &r->live_blocks_tracked) ||
+	    get_u64_opt(rd, root, "", "stacks_tracked", &r->stacks_tracked) ||
 	    read_loss(rd, root, &r->loss) || get_array(rd, root, "", "processes", &procs))
 		return -1;
 	r->probes = probes;

@@ -389,6 +389,7 @@ struct ht_report *report__build(const struct ht_report_input *in)
 	r->slow_probes = in->slow_probes;
 	r->collector_bytes = heap__memory(in->heap) + stacks__memory(in->stacks);
 	r->live_blocks_tracked = heap__live_blocks(in->heap);
+	r->stacks_tracked = stacks__in_use(in->stacks);
 	r->loss = *in->loss;
 	r->procs = calloc(np ? np : 1, sizeof(*r->procs));
 	if (!r->procs)

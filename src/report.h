@@ -121,6 +121,8 @@ struct ht_report {
 	uint64_t events;       /* records processed */
 	uint64_t collector_bytes; /* heap model + stack table */
 	uint64_t live_blocks_tracked;
+	uint64_t stacks_tracked;  /* distinct stacks kept (a system-wide session drops those
+				   * of the processes it forgets) */
 	size_t probes, slow_probes;
 	bool gc_timeline;      /* text: a line per Go GC cycle (--gc) */
 	struct ht_rsystem *system; /* system-wide sessions only, else NULL */

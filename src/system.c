@@ -489,13 +489,13 @@ void system__on_proc(void *ctx, const struct ht_proc_rec *r)
 		s->exec_events++;
 		if (info && info->exited) {
 			/* the pid was reused by a new process: the old one's record goes */
-			heap__drop_proc(s->ev->heap, info->pid);
+			events__drop_proc(s->ev, info->pid);
 			procs__drop(s->ev->procs, info->pid);
 			s->procs_evicted++;
 		} else if (info) {
 			/* The old program's blocks died with its image (a forked shell or
 			 * interpreter between fork and exec): the figures start again. */
-			heap__drop_proc(s->ev->heap, info->pid);
+			events__drop_proc(s->ev, info->pid);
 		}
 		/* read the new program's map now, while it most likely lives (the record
 		 * woke us up) */
@@ -523,7 +523,7 @@ static void evict(struct ht_system *s)
 		}
 		if (!oldest)
 			return; /* all alive: the cap is a bound on the exited only */
-		heap__drop_proc(s->ev->heap, oldest->pid);
+		events__drop_proc(s->ev, oldest->pid);
 		procs__drop(s->ev->procs, oldest->pid);
 		s->procs_evicted++;
 	}

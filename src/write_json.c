@@ -204,6 +204,7 @@ int report__write_json(const struct ht_report *r, FILE *f)
 	jw_key(&w, "slow_probes"), jw_u64(&w, r->slow_probes);
 	jw_key(&w, "collector_bytes"), jw_u64(&w, r->collector_bytes);
 	jw_key(&w, "live_blocks_tracked"), jw_u64(&w, r->live_blocks_tracked);
+	jw_key(&w, "stacks_tracked"), jw_u64(&w, r->stacks_tracked);
 	jw_key(&w, "system");
 	if (r->system)
 		system_section(&w, r->system);

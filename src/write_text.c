@@ -213,7 +213,8 @@ void report__write_text(const struct ht_report *r, FILE *f, uint32_t top)
 		b[HT_CNT_RET_NO_ENTRY], b[HT_CNT_STACK_ERRORS], b[HT_CNT_STACK_TRUNCATED],
 		r->loss.unknown_frees, r->loss.model_full, r->loss.reused_live, r->loss.bad_records,
 		b[HT_CNT_SAMPLE_MAP_FULL]);
-	fprintf(f, "collector: %s for %" PRIu64 " live blocks\n",
-		human_bytes(r->collector_bytes, a, sizeof(a)), r->live_blocks_tracked);
+	fprintf(f, "collector: %s for %" PRIu64 " live blocks and %" PRIu64 " stacks\n",
+		human_bytes(r->collector_bytes, a, sizeof(a)), r->live_blocks_tracked,
+		r->stacks_tracked);
 	fflush(f);
 }

@@ -229,6 +229,10 @@ def test_system_200_short_lived_processes_bounded_table():
     assert sysinfo["procs_exited"] >= 200, sysinfo
     assert sysinfo["procs_evicted"] >= 150, sysinfo
     assert len(r.procs) + sysinfo["procs_evicted"] <= sysinfo["procs_seen"], sysinfo
+    # the stacks of evicted processes went with them (their ids are reused): every stack
+    # kept is a site of a process still in the table
+    assert r.report["stacks_tracked"] == sum(len(p["sites"]) for p in r.procs), \
+        (r.report["stacks_tracked"], [(p["pid"], len(p["sites"])) for p in r.procs])
     kept = [p for p in r.procs if p["pid"] in kids]
     for p in kept:  # every exited leak child still in the table keeps its exact figures
         assert p["exited"] and p["comm"] == "leak", (p["pid"], p["comm"], p["exited"])

@@ -184,6 +184,103 @@ static void test_many(void)
 	stacks__free(s);
 }
 
+/*
+ * Processes come and go (a system-wide session): each has up to 40 stacks of up to 24
+ * frames, many shared in shape with other processes' but always in its own pid.  After
+ * every drop of the oldest processes, every stack of the processes kept must still intern
+ * to its id and read back whole (slot removal keeps probe chains intact, compaction moves
+ * frames, not meaning); dropped ids are handed out again, so ids and memory stay bounded by
+ * the processes kept, not by the 3000 seen.
+ */
+static void test_drop_and_reuse(void)
+{
+	enum { PROCS = 3000, KEEP = 16, PER = 40, MAXF = 24 };
+	struct proc_model {
+		uint32_t pid, n;
+		uint32_t id[PER];
+		uint16_t nf[PER];
+		uint64_t frames[PER][MAXF];
+	} *m = calloc(KEEP, sizeof(*m));
+	struct ht_stacks *s = stacks__new();
+	uint8_t *owner_seen = calloc(1u << 16, 1);
+	uint64_t peak_mem = 0, mem_after_warmup = 0;
+	uint32_t max_ids = 0;
+	int before = failures;
+
+	CHECK(m && s && owner_seen);
+	if (!m || !s || !owner_seen)
+		goto out;
+	for (uint32_t p = 0; p < PROCS && failures == before; p++) {
+		struct proc_model *pm = &m[p % KEEP];
+		uint32_t in_use = 0;
+
+		if (pm->n) { /* the oldest kept process goes */
+			uint64_t created;
+
+			stacks__drop_pid(s, pm->pid);
+			created = stacks__created(s);
+			/* forgotten: interning one of its stacks again makes a new one */
+			CHECK(stacks__intern(s, pm->pid, 1, false, pm->frames[1], pm->nf[1]) >= 0);
+			CHECK_EQ(stacks__created(s), created + 1);
+			stacks__drop_pid(s, pm->pid);
+		}
+		pm->pid = 1000 + p;
+		pm->n = 2 + (uint32_t)(rnd() % (PER - 1));
+		for (uint32_t k = 0; k < pm->n; k++) {
+			uint64_t created = stacks__created(s);
+			int64_t id;
+
+			/* one empty stack per process; the others distinct by their first frame */
+			pm->nf[k] = k ? (uint16_t)(1 + rnd() % MAXF) : 0;
+			for (uint16_t j = 0; j < pm->nf[k]; j++) /* shapes repeat across procs */
+				pm->frames[k][j] = 0x400000 + (k * 0x100) + j * 8 + (rnd() % 2);
+			pm->frames[k][0] += (uint64_t)k << 32; /* distinct within the process */
+			id = stacks__intern(s, pm->pid, 1, false, pm->frames[k], pm->nf[k]);
+			CHECK(id >= 0);
+			CHECK_EQ(stacks__created(s), created + 1);
+			pm->id[k] = (uint32_t)id;
+		}
+		/* every kept stack: same id, same content; ids unique among the kept */
+		memset(owner_seen, 0, 1u << 16);
+		for (uint32_t q = 0; q < KEEP; q++) {
+			for (uint32_t k = 0; k < m[q].n; k++) {
+				uint64_t created = stacks__created(s);
+
+				CHECK_EQ(stacks__intern(s, m[q].pid, 1, false, m[q].frames[k],
+							m[q].nf[k]), m[q].id[k]);
+				CHECK_EQ(stacks__created(s), created);
+				CHECK_STACK(s, m[q].id[k], m[q].pid, 1, false, m[q].frames[k],
+					    m[q].nf[k]);
+				CHECK(m[q].id[k] < (1u << 16) && !owner_seen[m[q].id[k]]);
+				if (m[q].id[k] < (1u << 16))
+					owner_seen[m[q].id[k]] = 1;
+				in_use++;
+			}
+		}
+		CHECK_EQ(stacks__in_use(s), in_use);
+		if (stacks__count(s) > max_ids)
+			max_ids = stacks__count(s);
+		if (p == 4 * KEEP)
+			mem_after_warmup = stacks__memory(s);
+		if (stacks__memory(s) > peak_mem)
+			peak_mem = stacks__memory(s);
+	}
+	/* at most KEEP processes of PER stacks, plus the one being probed */
+	CHECK(max_ids <= (KEEP + 1) * PER);
+	/* bounded: the tables of 16 processes, not of 3000 (which would be ~10 MB) */
+	CHECK(peak_mem <= 4 * mem_after_warmup);
+	CHECK(peak_mem < 512 * 1024);
+	for (uint32_t q = 0; q < KEEP; q++)
+		stacks__drop_pid(s, m[q].pid);
+	CHECK_EQ(stacks__in_use(s), 0);
+	stacks__drop_pid(s, 424242); /* a pid never seen: nothing happens */
+	CHECK_EQ(stacks__intern(s, 7, 1, false, NULL, 0) < max_ids, 1); /* a free id */
+out:
+	free(owner_seen);
+	free(m);
+	stacks__free(s);
+}
+
 static void test_u64map_basic(void)
 {
 	struct ht_u64map m = { 0 };
@@ -369,6 +466,7 @@ int main(void)
 {
 	test_intern();
 	test_many();
+	test_drop_and_reuse();
 	test_u64map_basic();
 	test_u64map_many();
 	test_u64map_cluster();

@@ -142,6 +142,7 @@ static void make_report(struct ht_report *r, struct ht_rproc *procs, uint32_t np
 		.final = true, .start_unix_ns = 1700000000123456789ULL, .mode = "live",
 		.elapsed_s = 12.5, .interval_s = 1, .max_depth = 64,
 		.events = 777, .collector_bytes = 1536, .live_blocks_tracked = 4,
+		.stacks_tracked = 3,
 		.probes = 42, .slow_probes = 2, .procs = procs, .nprocs = nprocs,
 	};
 	r->loss.bpf[HT_CNT_RINGBUF_DROPS] = 5;
@@ -322,8 +323,8 @@ static const char extract_py[] =
 	"l = d['loss']\n"
 	"j(d['schema'], d['version'], d['final'], d['start_time_unix_ns'], d['mode'],\n"
 	"  d['sample_bytes'], d['elapsed_s'], d['events'], d['probes'],\n"
-	"  d['collector_bytes'], l['ringbuf_drops'], l['stacks_truncated'], l['unknown_frees'],\n"
-	"  l['reused_live'], len(d['processes']))\n"
+	"  d['collector_bytes'], d['stacks_tracked'], l['ringbuf_drops'], l['stacks_truncated'],\n"
+	"  l['unknown_frees'], l['reused_live'], len(d['processes']))\n"
 	"for p in d['processes']:\n"
 	"    j(p['pid'], p['comm'], p['exe'], p['exited'], p['exit_code'], p['live_bytes'],\n"
 	"      p['peak_bytes'], p['peak_time_s'], p['rate_bytes_per_s'], p['unknown_frees'],\n"
@@ -342,7 +343,7 @@ static const char extract_py[] =
 	"j('empty', e['schema'], e['mode'], e['processes'])\n";
 
 static const char want_extract[] =
-	"heaptap-report|1|True|1700000000123456789|live|0|12.5|777|42|1536|5|1|1|2|2\n"
+	"heaptap-report|1|True|1700000000123456789|live|0|12.5|777|42|1536|3|5|1|1|2|2\n"
 	"1234|demo|/usr/bin/demo|True|3|316|580|1.25|2048|1|5\n"
 	" m|/usr/bin/demo|0x400000|0x402000|0x0|0x0|0123456789abcdef0123456789abcdef01234567\n"
 	" m|/usr/lib/libfoo.so|0x7f0000000000|0x7f0000010000|0x1000|0x7effffff0000|\n"
@@ -491,7 +492,7 @@ static void test_text(void)
 		       "unknown frees 1, model full 0, reused live 2, bad records 0");
 	CHECK(!strstr(out, "figures are estimates")); /* not sampled */
 	CHECK(!strstr(out, "rate mode"));
-	CHECK_HAS(out, "\ncollector: 1.50 KiB for 4 live blocks\n");
+	CHECK_HAS(out, "\ncollector: 1.50 KiB for 4 live blocks and 3 stacks\n");
 	CHECK(!strstr(out, "more call stacks"));
 	/* total and rate are two different figures: 1000 B allocated, 2 KiB/s */
 	CHECK_HAS(out, "\n  #1 malloc: live 300 B in 3 blocks | peak 500 B | "
