@@ -37,6 +37,26 @@ struct object {
 	size_t nprobes, slow;
 };
 
+/*
+ * A program read at its exec while its dynamic linker was still mapping libraries: its map
+ * is read again a few times, at growing delays after the exec, until libc is there (the
+ * linker maps preloaded objects and the executable's own dependencies before it, so a
+ * preloaded or linked-in jemalloc is then mapped too).  Without this, an allocator library
+ * not yet attached was missed for good when the collector woke faster than ld.so worked
+ * (typical on a loaded machine).
+ */
+struct loader_watch {
+	pid_t pid;
+	uint32_t rereads;
+	uint64_t exec_ns;
+};
+
+/* Re-reads after the exec, ms (the linker takes ~1 ms unloaded); then the watch ends. */
+static const uint32_t loader_reread_ms[] = { 2, 10, 50, 250, 1000, 3000 };
+#define LOADER_REREADS (sizeof(loader_reread_ms) / sizeof(loader_reread_ms[0]))
+/* Bounded: a machine exec'ing faster than its linkers work drops the oldest watches. */
+#define LOADER_WATCH_MAX 1024
+
 /* Pid-scoped attachments (--comm, --cgroup). */
 struct scoped {
 	pid_t pid;
@@ -53,6 +73,8 @@ struct ht_system {
 	struct ht_u64map obj_index;  /* hash(dev, ino) -> index + 1 */
 	struct scoped *scoped;
 	size_t nscoped, scoped_cap;
+	struct loader_watch watches[LOADER_WATCH_MAX]; /* a ring, oldest at watch_head */
+	size_t watch_head, nwatches;
 	bool filtered;               /* --comm or --cgroup */
 	bool *comm_seen;
 	uint64_t procs_seen, procs_exited, procs_evicted, late_attaches, exec_events;
@@ -79,6 +101,14 @@ static struct object *find_obj(struct ht_system *s, uint64_t dev, uint64_t ino)
 		if (s->objs[i].dev == dev && s->objs[i].ino == ino)
 			return &s->objs[i];
 	return NULL;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static double ms_since(const struct timespec *t0)
@@ -339,14 +369,15 @@ out:
 	free(objs);
 }
 
-/* A process seen (at start, or after its exec): attach what it brings. */
-static void visit_process(struct ht_system *s, pid_t pid, bool after_exec)
+/* A process seen (at start, after its exec, or after it mapped more): attach what it
+ * brings.  True if that was an allocator object not attached before. */
+static bool visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 {
 	struct ht_proc_info *info;
 	bool new_object = false, known;
 
 	if (pid == getpid())
-		return;
+		return false;
 	known = procs__find(s->ev->procs, pid) != NULL;
 	info = procs__get(s->ev->procs, pid); /* a new record reads comm, exe and map */
 	if (info && known && after_exec) { /* a record from before the exec: read again */
@@ -354,7 +385,7 @@ static void visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 		procs__refresh_map(info);
 	}
 	if (!info || !info->map_read || !info->map.n)
-		return; /* gone already, or a kernel thread */
+		return false; /* gone already, or a kernel thread */
 	for (size_t i = 0; i < info->map.n; i++) {
 		const struct ht_module *m = &info->map.mods[i];
 		bool exe = info->exe && !strcmp(m->path, info->exe);
@@ -384,6 +415,65 @@ static void visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 			s->late_attaches++;
 	}
 	label_process(s, info);
+	return new_object;
+}
+
+/* The map shows a dynamic linker and no libc yet: ld.so has more to map. */
+static bool loader_at_work(const struct ht_proc_info *info)
+{
+	bool interp = false;
+
+	for (size_t i = 0; i < info->map.n; i++) {
+		const char *slash = strrchr(info->map.mods[i].path, '/');
+		const char *base = slash ? slash + 1 : info->map.mods[i].path;
+
+		if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
+		    !strncmp(base, "ld-musl", 7))
+			return false;
+		if (!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld-", 3))
+			interp = true;
+	}
+	return interp;
+}
+
+static void watch_loader(struct ht_system *s, pid_t pid)
+{
+	struct loader_watch *w;
+
+	if (s->nwatches == LOADER_WATCH_MAX) { /* the oldest has had its early re-reads */
+		s->watch_head = (s->watch_head + 1) % LOADER_WATCH_MAX;
+		s->nwatches--;
+	}
+	w = &s->watches[(s->watch_head + s->nwatches++) % LOADER_WATCH_MAX];
+	*w = (struct loader_watch){ .pid = pid, .exec_ns = mono_ns() };
+}
+
+/* Re-reads the maps whose time has come; a watch ends when libc is mapped, the process is
+ * gone, or its re-reads are spent.  Ends are taken out by compacting the ring in place. */
+static void check_loader_watches(struct ht_system *s)
+{
+	uint64_t now = s->nwatches ? mono_ns() : 0;
+	size_t kept = 0, n = s->nwatches;
+
+	for (size_t k = 0; k < n; k++) {
+		struct loader_watch w = s->watches[(s->watch_head + k) % LOADER_WATCH_MAX];
+		struct ht_proc_info *info = procs__find(s->ev->procs, w.pid);
+		bool done = !info || info->exited;
+
+		if (!done && now - w.exec_ns >= loader_reread_ms[w.rereads] * 1000000ull) {
+			w.rereads++;
+			if (procs__refresh_map(info)) {
+				done = true; /* gone */
+			} else {
+				if (visit_process(s, w.pid, false) && !s->filtered)
+					s->late_attaches++;
+				done = !loader_at_work(info) || w.rereads == LOADER_REREADS;
+			}
+		}
+		if (!done)
+			s->watches[(s->watch_head + kept++) % LOADER_WATCH_MAX] = w;
+	}
+	s->nwatches = kept;
 }
 
 static int check_cgroup(struct ht_system *s)
@@ -498,8 +588,12 @@ void system__on_proc(void *ctx, const struct ht_proc_rec *r)
 			events__drop_proc(s->ev, info->pid);
 		}
 		/* read the new program's map now, while it most likely lives (the record
-		 * woke us up) */
+		 * woke us up); again soon if its dynamic linker was still at work */
 		visit_process(s, (pid_t)r->hdr.tgid, true);
+		info = procs__find(s->ev->procs, (pid_t)r->hdr.tgid);
+		if (!s->filtered && info && !info->exited && info->map_read &&
+		    loader_at_work(info))
+			watch_loader(s, info->pid);
 	} else if (r->event == HT_PROC_EXIT && info && !info->exited) {
 		int st = r->exit_code;
 
@@ -542,6 +636,7 @@ void system__maintain(struct ht_system *s)
 		    p->map_read)
 			label_process(s, p);
 	}
+	check_loader_watches(s);
 	evict(s);
 }
 
