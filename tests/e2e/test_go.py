@@ -212,8 +212,15 @@ def test_go_exact_counts_every_allocation():
         mine = heaptap_by_leaf(p)
         assert mine["main.hotAlloc"][:2] == [50000, 50000 * res["hot_size"]], (ver, mine)
         assert mine["main.scanAlloc"][:2] == [30000, 30000 * res["scan_size"]], (ver, mine)
-        # the window the target measured holds exactly these two loops
-        assert mine["main.hotAlloc"][0] + mine["main.scanAlloc"][0] == res["mallocs_delta"]
+        # The window the target measured holds these two loops, and whatever the runtime
+        # allocates for itself as the first ReadMemStats restarts the world (a new M when
+        # no idle one is left, seen under load: allocm, malg): MemStats counts those too,
+        # and heaptap sees them below runtime.ReadMemStats (across systemstack).
+        restart = [(s["alloc_count"], frames_of(s)[:12]) for s in p["sites"]
+                   if s["allocator"].startswith("go") and
+                   "runtime.ReadMemStats" in frames_of(s)]
+        extra = res["mallocs_delta"] - 80000
+        assert 0 <= extra <= sum(c for c, _ in restart), (ver, res["mallocs_delta"], restart)
         assert p["go"]["exact"] and "every allocation (--go-exact" in r.stdout
         assert "--go-exact" in r.stderr and "slower" in r.stderr  # says what it costs
 
