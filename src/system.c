@@ -43,7 +43,8 @@ struct object {
  * linker maps preloaded objects and the executable's own dependencies before it, so a
  * preloaded or linked-in jemalloc is then mapped too).  Without this, an allocator library
  * not yet attached was missed for good when the collector woke faster than ld.so worked
- * (typical on a loaded machine).
+ * (typical on a loaded machine).  With --comm/--cgroup only selected processes attached
+ * at their exec are watched (rebind_scoped).
  */
 struct loader_watch {
 	pid_t pid;
@@ -62,6 +63,10 @@ struct scoped {
 	pid_t pid;
 	struct ht_probes *probes;
 	struct ht_goprobes *go;
+	/* Attached at the exec from the objects known then (the first known_objs of objs[]):
+	 * an allocator object first seen in its map later binds its functions again. */
+	bool from_known;
+	size_t known_objs;
 };
 
 struct ht_system {
@@ -362,11 +367,63 @@ static void attach_scoped(struct ht_system *s, struct ht_proc_info *info, bool a
 		log_warn("system: cannot attach to process %d (%s): %s", info->pid, info->comm,
 			 strerror(-err));
 	if (sc->probes || sc->go) {
+		sc->from_known = from_known;
+		sc->known_objs = s->nobjs;
 		s->nscoped++;
 		log_info("system: attached to process %d (%s)", info->pid, info->comm);
 	}
 out:
 	free(objs);
+}
+
+/*
+ * A selected process attached at its exec from the objects known then, whose map now
+ * shows an allocator object first seen after that (its dynamic linker mapped a preloaded
+ * or linked-in jemalloc): its functions are bound again in the map's real lookup order,
+ * so the new object's malloc is probed (and libc's, which it interposes on, no longer).
+ * The old links go only once the new ones are in.  True if it was bound again.
+ */
+static struct scoped *scoped_from_known(struct ht_system *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nscoped; i++)
+		if (s->scoped[i].pid == pid && s->scoped[i].from_known)
+			return &s->scoped[i];
+	return NULL;
+}
+
+static bool rebind_scoped(struct ht_system *s, struct ht_proc_info *info)
+{
+	struct scoped *sc = scoped_from_known(s, info->pid);
+	struct ht_object *objs;
+	struct ht_probes *np = NULL;
+	char news[512] = ""; /* the new objects, for the log */
+	size_t n, at = 0;
+
+	if (!sc)
+		return false;
+	for (size_t i = 0; i < info->map.n; i++) {
+		uint64_t *v = u64map__get(&s->obj_index, obj_key(info->map.mods[i].dev,
+								  info->map.mods[i].inode));
+		const struct object *o = v ? &s->objs[*v - 1] : NULL;
+		int w;
+
+		if (!o || *v - 1 < sc->known_objs || !o->has_alloc || o->is_go)
+			continue;
+		w = snprintf(news + at, sizeof(news) - at, "%s%s", at ? ", " : "", o->path);
+		at = w < 0 || (size_t)w >= sizeof(news) - at ? sizeof(news) - 1 : at + (size_t)w;
+	}
+	if (!at || !(objs = calloc(info->map.n + 1, sizeof(*objs))))
+		return false;
+	n = probes__lookup_order(&info->map, info->exe, objs);
+	if (!probes__attach(s->skel, info->pid, objs, n, s->o.rate, &np)) {
+		probes__free(sc->probes);
+		sc->probes = np;
+		sc->from_known = false;
+		log_info("system: process %d (%s) mapped allocator objects after its exec (%s): "
+			 "its allocator functions are bound again", info->pid, info->comm, news);
+	}
+	free(objs);
+	return np != NULL;
 }
 
 /* A process seen (at start, after its exec, or after it mapped more): attach what it
@@ -465,8 +522,11 @@ static void check_loader_watches(struct ht_system *s)
 			if (procs__refresh_map(info)) {
 				done = true; /* gone */
 			} else {
-				if (visit_process(s, w.pid, false) && !s->filtered)
-					s->late_attaches++;
+				bool attached = visit_process(s, w.pid, false);
+
+				if (s->filtered)
+					attached = rebind_scoped(s, info);
+				s->late_attaches += attached;
 				done = !loader_at_work(info) || w.rereads == LOADER_REREADS;
 			}
 		}
@@ -591,8 +651,8 @@ void system__on_proc(void *ctx, const struct ht_proc_rec *r)
 		 * woke us up); again soon if its dynamic linker was still at work */
 		visit_process(s, (pid_t)r->hdr.tgid, true);
 		info = procs__find(s->ev->procs, (pid_t)r->hdr.tgid);
-		if (!s->filtered && info && !info->exited && info->map_read &&
-		    loader_at_work(info))
+		if (info && !info->exited && info->map_read && loader_at_work(info) &&
+		    (!s->filtered || scoped_from_known(s, info->pid)))
 			watch_loader(s, info->pid);
 	} else if (r->event == HT_PROC_EXIT && info && !info->exited) {
 		int st = r->exit_code;

@@ -433,15 +433,23 @@ class StoppedAtExec(Waiting):
 
 def test_system_allocator_mapped_after_the_exec_is_attached():
     # The exec record is handled while the program is held before ld.so ran; its preloaded
-    # jemalloc (never seen by this session) is mapped only after: the map must be read again.
+    # jemalloc (never seen by this session) is mapped only after: the map must be read again
+    # (every process: attached globally; --comm: the pid-scoped probes bound again).
     if not os.path.exists(JEMALLOC):
         raise Skip(f"{JEMALLOC} not installed (scripts/install-deps.sh: libjemalloc2)")
+    for args in ((), ("--comm", "leak")):
+        check_allocator_mapped_after_the_exec(args)
+
+
+def check_allocator_mapped_after_the_exec(args):
     t, s = None, None
     try:
-        s = SystemWide()
+        s = SystemWide(*args)
         t = StoppedAtExec([target("leak")], {"LD_PRELOAD": JEMALLOC})
         time.sleep(0.5)  # the exec record wakes heaptap at once: it reads the map now
         assert "libjemalloc" not in s.stderr()
+        if args:
+            assert f"attached to process {t.pid} (leak)" in s.stderr(), s.stderr()[-2000:]
         t.release()
         assert s.wait_stderr("libjemalloc", timeout=10), s.stderr()[-2000:]
         t.go()
@@ -457,6 +465,7 @@ def test_system_allocator_mapped_after_the_exec_is_attached():
     assert (s_leak["alloc_count"], s_leak["live_count"], s_leak["live_bytes"]) == \
         (1000, 1000, 4096000), s_leak
     assert r.report["system"]["late_attaches"] >= 1, r.report["system"]
+    assert not p["unknown_frees"], p
 
 
 def make_cgroup():
