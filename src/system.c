@@ -376,13 +376,7 @@ out:
 	free(objs);
 }
 
-/*
- * A selected process attached at its exec from the objects known then, whose map now
- * shows an allocator object first seen after that (its dynamic linker mapped a preloaded
- * or linked-in jemalloc): its functions are bound again in the map's real lookup order,
- * so the new object's malloc is probed (and libc's, which it interposes on, no longer).
- * The old links go only once the new ones are in.  True if it was bound again.
- */
+/* pid's pid-scoped attachment if it was made from the objects known at its exec. */
 static struct scoped *scoped_from_known(struct ht_system *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->nscoped; i++)
@@ -391,6 +385,13 @@ static struct scoped *scoped_from_known(struct ht_system *s, pid_t pid)
 	return NULL;
 }
 
+/*
+ * A selected process attached at its exec from the objects known then, whose map now
+ * shows an allocator object first seen after that (its dynamic linker mapped a preloaded
+ * or linked-in jemalloc): its functions are bound again in the map's real lookup order,
+ * so the new object's malloc is probed (and libc's, which it interposes on, no longer).
+ * The old links go only once the new ones are in.  True if it was bound again.
+ */
 static bool rebind_scoped(struct ht_system *s, struct ht_proc_info *info)
 {
 	struct scoped *sc = scoped_from_known(s, info->pid);
@@ -522,11 +523,11 @@ static void check_loader_watches(struct ht_system *s)
 			if (procs__refresh_map(info)) {
 				done = true; /* gone */
 			} else {
-				bool attached = visit_process(s, w.pid, false);
+				bool found = visit_process(s, w.pid, false);
 
-				if (s->filtered)
-					attached = rebind_scoped(s, info);
-				s->late_attaches += attached;
+				/* no filter: a new object is attached for every process; with
+				 * one, this process's probes may have to be bound again */
+				s->late_attaches += s->filtered ? rebind_scoped(s, info) : found;
 				done = !loader_at_work(info) || w.rereads == LOADER_REREADS;
 			}
 		}
