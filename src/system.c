@@ -427,6 +427,36 @@ static bool rebind_scoped(struct ht_system *s, struct ht_proc_info *info)
 	return np != NULL;
 }
 
+/* The map shows a dynamic linker and no libc yet: ld.so has more to map. */
+static bool loader_at_work(const struct ht_proc_info *info)
+{
+	bool interp = false;
+
+	for (size_t i = 0; i < info->map.n; i++) {
+		const char *slash = strrchr(info->map.mods[i].path, '/');
+		const char *base = slash ? slash + 1 : info->map.mods[i].path;
+
+		if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
+		    !strncmp(base, "ld-musl", 7))
+			return false;
+		if (!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld-", 3))
+			interp = true;
+	}
+	return interp;
+}
+
+static void watch_loader(struct ht_system *s, pid_t pid)
+{
+	struct loader_watch *w;
+
+	if (s->nwatches == LOADER_WATCH_MAX) { /* the oldest has had its early re-reads */
+		s->watch_head = (s->watch_head + 1) % LOADER_WATCH_MAX;
+		s->nwatches--;
+	}
+	w = &s->watches[(s->watch_head + s->nwatches++) % LOADER_WATCH_MAX];
+	*w = (struct loader_watch){ .pid = pid, .exec_ns = mono_ns() };
+}
+
 /* A process seen (at start, after its exec, or after it mapped more): attach what it
  * brings.  True if that was an allocator object not attached before. */
 static bool visit_process(struct ht_system *s, pid_t pid, bool after_exec)
@@ -473,37 +503,11 @@ static bool visit_process(struct ht_system *s, pid_t pid, bool after_exec)
 			s->late_attaches++;
 	}
 	label_process(s, info);
+	/* after an exec: read again soon if its dynamic linker was still at work */
+	if (after_exec && !info->exited && loader_at_work(info) &&
+	    (!s->filtered || scoped_from_known(s, pid)))
+		watch_loader(s, pid);
 	return new_object;
-}
-
-/* The map shows a dynamic linker and no libc yet: ld.so has more to map. */
-static bool loader_at_work(const struct ht_proc_info *info)
-{
-	bool interp = false;
-
-	for (size_t i = 0; i < info->map.n; i++) {
-		const char *slash = strrchr(info->map.mods[i].path, '/');
-		const char *base = slash ? slash + 1 : info->map.mods[i].path;
-
-		if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5) ||
-		    !strncmp(base, "ld-musl", 7))
-			return false;
-		if (!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld-", 3))
-			interp = true;
-	}
-	return interp;
-}
-
-static void watch_loader(struct ht_system *s, pid_t pid)
-{
-	struct loader_watch *w;
-
-	if (s->nwatches == LOADER_WATCH_MAX) { /* the oldest has had its early re-reads */
-		s->watch_head = (s->watch_head + 1) % LOADER_WATCH_MAX;
-		s->nwatches--;
-	}
-	w = &s->watches[(s->watch_head + s->nwatches++) % LOADER_WATCH_MAX];
-	*w = (struct loader_watch){ .pid = pid, .exec_ns = mono_ns() };
 }
 
 /* Re-reads the maps whose time has come; a watch ends when libc is mapped, the process is
@@ -651,10 +655,6 @@ void system__on_proc(void *ctx, const struct ht_proc_rec *r)
 		/* read the new program's map now, while it most likely lives (the record
 		 * woke us up); again soon if its dynamic linker was still at work */
 		visit_process(s, (pid_t)r->hdr.tgid, true);
-		info = procs__find(s->ev->procs, (pid_t)r->hdr.tgid);
-		if (info && !info->exited && info->map_read && loader_at_work(info) &&
-		    (!s->filtered || scoped_from_known(s, info->pid)))
-			watch_loader(s, info->pid);
 	} else if (r->event == HT_PROC_EXIT && info && !info->exited) {
 		int st = r->exit_code;
 
