@@ -398,15 +398,20 @@ def test_system_dlopen_allocator_after_attach():
     assert any(os.path.basename(x) == "libjemalloc.so.2" for x in paths), paths
 
 
+def check_leak_under_jemalloc(p):
+    """The leak target's process, its malloc served by jemalloc: every block seen."""
+    assert p["allocator"] == "jemalloc", p["allocator"]
+    s_leak = one_site(p, "leak_here", "malloc")
+    assert (s_leak["alloc_count"], s_leak["live_count"], s_leak["live_bytes"]) == \
+        (1000, 1000, 4096000), s_leak
+
+
 def test_system_preloaded_jemalloc_process():
     if not os.path.exists(JEMALLOC):
         raise Skip(f"{JEMALLOC} not installed (scripts/install-deps.sh: libjemalloc2)")
     r, pid = trace_until_jemalloc_attached([target("leak")], {"LD_PRELOAD": JEMALLOC})
     p = r.proc(pid)
-    assert p["allocator"] == "jemalloc", p["allocator"]
-    s_leak = one_site(p, "leak_here", "malloc")
-    assert (s_leak["alloc_count"], s_leak["live_count"], s_leak["live_bytes"]) == \
-        (1000, 1000, 4096000), s_leak
+    check_leak_under_jemalloc(p)
 
 
 class StoppedAtExec(Waiting):
@@ -460,10 +465,7 @@ def check_allocator_mapped_after_the_exec(args):
         cleanup([t] if t else [], s)
     assert r.rc == 0, r.stderr
     p = r.proc(t.pid)
-    assert p["allocator"] == "jemalloc", p["allocator"]
-    s_leak = one_site(p, "leak_here", "malloc")
-    assert (s_leak["alloc_count"], s_leak["live_count"], s_leak["live_bytes"]) == \
-        (1000, 1000, 4096000), s_leak
+    check_leak_under_jemalloc(p)
     assert r.report["system"]["late_attaches"] >= 1, r.report["system"]
     assert not p["unknown_frees"], p
 
