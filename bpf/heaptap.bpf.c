@@ -22,8 +22,8 @@
  *
  * Records go to one ring buffer without a wakeup; the collector drains it on a timer (a
  * wakeup costs more than the whole probe), except once it is a quarter full (ring_wakeup()).
- * Every record that cannot be sent and every
- * call that cannot be tracked is counted in ht_counters.
+ * Every record that cannot be sent and every call that cannot be tracked is counted in
+ * ht_counters.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

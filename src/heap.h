@@ -12,8 +12,8 @@
  *
  * Memory: a live block costs 24 bytes in a table that doubles as it grows, kept at most
  * 3/4 full from 12 MiB up (32-64 bytes per block) and at most half full below (48-96 bytes
- * per block: shorter probe chains, where a few MiB do not matter).  The total is capped (max_blocks); blocks over the cap are
- * not tracked and counted in `model_full`.
+ * per block: shorter probe chains, where a few MiB do not matter).  The total is capped
+ * (max_blocks); blocks over the cap are not tracked and counted in `model_full`.
  */
 #ifndef HEAPTAP_HEAP_H
 #define HEAPTAP_HEAP_H
